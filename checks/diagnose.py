@@ -1,0 +1,90 @@
+"""Observations x article signatures -> findings.
+
+All issue-specific knowledge is in the articles' ``signatures`` and
+``confused_with``; this module only combines them, so that every analyzer (pcap,
+log, config, bundle, live) reaches the same verdict from the same evidence.
+
+How it decides:
+1. A rule fires when all its ``when`` codes were observed and none of its ``unless``.
+2. Each article keeps its strongest firing rule (confidence, then how many codes
+   it needed: a rule that combines two sources is more specific than one).
+3. The strongest candidate becomes a finding. Other candidates whose rule used
+   any of the same observation codes fit the same evidence: they become its
+   ``alternatives`` rather than separate findings. When an alternative is as strong
+   as the winner, the evidence cannot tell them apart, so confidence is capped at
+   medium and the summary says what would.
+4. Repeat with the candidates left, so a file with two unrelated faults gives two findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from checks.model import CONFIDENCE_RANK, Evidence, Finding, Observation
+from kb.schema import Article, Rule
+
+MAX_EVIDENCE = 6
+
+
+def diagnose(observations: Iterable[Observation], articles: Mapping[str, Article]) -> tuple[Finding, ...]:
+    by_code: dict[str, list[Observation]] = {}
+    for obs in observations:
+        by_code.setdefault(obs.code, []).append(obs)
+    seen = set(by_code)
+    order = {aid: i for i, aid in enumerate(articles)}
+
+    candidates: list[tuple[Article, Rule]] = []
+    for art in articles.values():
+        fired = [r for r in art.signatures if set(r.when) <= seen and not (set(r.unless) & seen)]
+        if fired:
+            candidates.append((art, max(fired, key=_strength)))
+    candidates.sort(key=lambda c: (-_strength(c[1])[0], -_strength(c[1])[1], order[c[0].id]))
+
+    findings: list[Finding] = []
+    while candidates:
+        best_art, best_rule = candidates.pop(0)
+        codes = set(best_rule.when)
+        alts = [(a, r) for a, r in candidates if set(r.when) & codes]
+        candidates = [c for c in candidates if c not in alts]
+        tied = [a for a, r in alts if _strength(r) == _strength(best_rule)]
+        confidence = best_rule.confidence
+        if tied and CONFIDENCE_RANK[confidence] > CONFIDENCE_RANK["medium"]:
+            confidence = "medium"
+        findings.append(
+            Finding(
+                issue=best_art.id,
+                title=best_art.title,
+                confidence=confidence,  # type: ignore[arg-type]
+                summary=_summary(best_art, [a for a, _ in alts]),
+                alternatives=tuple(a.id for a, _ in alts),
+                evidence=_evidence(best_rule, by_code),
+            )
+        )
+    return tuple(findings)
+
+
+def _strength(rule: Rule) -> tuple[int, int]:
+    return CONFIDENCE_RANK[rule.confidence], len(rule.when)
+
+
+def _summary(best: Article, alternatives: list[Article]) -> str:
+    if not alternatives:
+        return best.summary
+    parts = [best.summary, f"The same evidence also fits: {', '.join(a.id for a in alternatives)}."]
+    for alt in alternatives:
+        hint = best.tell_apart(alt.id) or alt.tell_apart(best.id)
+        if hint:
+            parts.append(f"To tell {alt.id} apart: {hint}")
+    return " ".join(parts)
+
+
+def _evidence(rule: Rule, by_code: dict[str, list[Observation]]) -> tuple[Evidence, ...]:
+    """The evidence of the rule's observations, a few per code, without repeats."""
+    out: list[Evidence] = []
+    per_code = max(1, MAX_EVIDENCE // len(rule.when))
+    for code in rule.when:
+        for obs in by_code[code][:per_code]:
+            for ev in obs.evidence:
+                if ev not in out:
+                    out.append(ev)
+    return tuple(out[: MAX_EVIDENCE * 2])
