@@ -8,11 +8,13 @@ How it decides:
 1. A rule fires when all its ``when`` codes were observed and none of its ``unless``.
 2. Each article keeps its strongest firing rule (confidence, then how many codes
    it needed: a rule that combines two sources is more specific than one).
-3. The strongest candidate becomes a finding. Other candidates whose rule used
-   any of the same observation codes fit the same evidence: they become its
-   ``alternatives`` rather than separate findings. When an alternative is as strong
-   as the winner, the evidence cannot tell them apart, so confidence is capped at
-   medium and the summary says what would.
+3. The strongest candidate becomes a finding. Other candidates whose rule needs
+   nothing beyond the winner's observation codes fit the same evidence: they
+   become its ``alternatives`` rather than separate findings. (A candidate that
+   shares a code but also rests on evidence of its own, such as a second
+   misconfiguration in the same dump, stays a finding of its own.) When an
+   alternative is as strong as the winner, the evidence cannot tell them apart,
+   so confidence is capped at medium and the summary says what would.
 4. Repeat with the candidates left, so a file with two unrelated faults gives two findings.
 """
 
@@ -44,7 +46,7 @@ def diagnose(observations: Iterable[Observation], articles: Mapping[str, Article
     while candidates:
         best_art, best_rule = candidates.pop(0)
         codes = set(best_rule.when)
-        alts = [(a, r) for a, r in candidates if set(r.when) & codes]
+        alts = [(a, r) for a, r in candidates if set(r.when) <= codes]
         candidates = [c for c in candidates if c not in alts]
         tied = [a for a, r in alts if _strength(r) == _strength(best_rule)]
         confidence = best_rule.confidence

@@ -56,6 +56,16 @@ def test_unrelated_evidence_gives_two_findings():
     assert [f.issue for f in found] == ["first", "third"]
 
 
+def test_shared_code_with_own_evidence_is_a_separate_finding():
+    arts = {
+        "misspelt": _article("misspelt", [{"when": ["a.one", "a.two"], "confidence": "high"}]),
+        "classification": _article("classification", [{"when": ["a.one", "c.one"], "confidence": "high"}]),
+    }
+    found = diagnose([_obs("a.one", 1), _obs("a.two", 2), _obs("c.one", 3)], arts)
+    assert sorted(f.issue for f in found) == ["classification", "misspelt"]
+    assert all(f.alternatives == () for f in found)
+
+
 def test_no_observation_no_finding():
     assert diagnose([], ARTS) == ()
     assert diagnose([_obs("zzz", 1)], ARTS) == ()
