@@ -1,0 +1,1 @@
+"""Pure parsers: bytes in, typed records or events out (no I/O, capped buffers)."""
