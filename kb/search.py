@@ -1,0 +1,222 @@
+"""Ranked search over the articles for symptom text or pasted log/config/trace lines.
+
+Ranking has two parts:
+
+* BM25F over the article fields (title, symptoms, log signatures, config and
+  capture evidence, body), each with its own weight. Query words unknown to the
+  index are replaced by the index words within one or two edits ("certficate
+  unknwon"), at a discount.
+* A bonus when the query contains one of an article's exact phrases (a log
+  signature, or a code span of its evidence) verbatim, ignoring case and
+  punctuation. The bonus grows with the phrase's length and shrinks with the
+  number of articles that share it, so "Peer's TLS certificate identity was
+  unacceptable" decides far more than any single common word, while "Got EOF on
+  socket" (several issues) decides little.
+
+The opened index is cached per process and reopened when the articles' content
+hash changes, which keeps a query to a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import types
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from whoosh import index as windex
+from whoosh import query as wq
+
+from kb import index, loader
+from kb.errors import InputError
+
+MAX_QUERY_CHARS = 20_000  # a few pasted log records; whole logs go to `hcdoctor analyze`
+MAX_QUERY_TERMS = 300
+PHRASE_BONUS = 6.0  # per word of an exact phrase found in the query, before dividing by its spread
+FUZZY_DISCOUNT = 0.6
+SNIPPET_CHARS = 220
+
+
+@dataclass(frozen=True)
+class Hit:
+    issue: str
+    title: str
+    score: float
+    snippet: str
+
+    def to_dict(self) -> dict:
+        return {"issue": self.issue, "title": self.title, "score": self.score, "snippet": self.snippet}
+
+
+@dataclass(frozen=True)
+class _Doc:
+    issue: str
+    title: str
+    phrases: tuple[tuple[str, float, str], ...]  # (normalized, weight, as written)
+    snippets: tuple[tuple[str, tuple[tuple[int, int, str], ...]], ...]
+
+
+class _Opened:
+    """One opened index with what every query needs already in memory."""
+
+    def __init__(self, folder: Path):
+        self.ix = windex.open_dir(str(folder))
+        self.searcher = self.ix.searcher()
+        self.docs: dict[int, _Doc] = {}
+        for docnum, stored in self.searcher.iter_docs():
+            data = stored["data"]
+            self.docs[docnum] = _Doc(stored["issue"], stored["label"], tuple(map(tuple, data["phrases"])),
+                                     tuple((t, tuple(map(tuple, toks))) for t, toks in data["snippets"]))
+        spread = Counter(p for d in self.docs.values() for p in {n for n, _, _ in d.phrases})
+        self.spread = dict(spread)
+        self.vocab = {t for t in self.searcher.reader().field_terms(index.VOCAB_FIELD)}
+        self.fuzzy_cache: dict[str, tuple[str, ...]] = {}
+
+    def close(self) -> None:
+        self.searcher.close()
+
+    def corrections(self, term: str) -> tuple[str, ...]:
+        """Index words within one edit (two for longer words) sharing the first letter."""
+        if term not in self.fuzzy_cache:
+            found: tuple[str, ...] = ()
+            if len(term) >= 4 and term.isalpha():
+                maxdist = 1 if len(term) <= 5 else 2
+                reader = self.searcher.reader()
+                for dist in range(1, maxdist + 1):
+                    found = tuple(sorted(reader.terms_within(index.VOCAB_FIELD, term, dist, prefix=1)))[:4]
+                    if found:
+                        break
+            self.fuzzy_cache[term] = found
+        return self.fuzzy_cache[term]
+
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def _opened(directory: Path | None) -> _Opened:
+    key = str(directory or loader.ARTICLES_DIR)
+    digest = loader.digest(directory or loader.ARTICLES_DIR)
+    cached = _state.get(key)
+    if cached is not None and cached[0] == digest:
+        return cached[1]
+    folder = index.ensure(directory)
+    opened = _Opened(folder)
+    if cached is not None:
+        cached[1].close()
+    _state[key] = (digest, opened)
+    return opened
+
+
+def reset() -> None:
+    """Forget the opened index (after ``hcdoctor index`` in the same process, or in tests)."""
+    with _lock:
+        for _, opened in _state.values():
+            opened.close()
+        _state.clear()
+
+
+def _query_terms(text: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for tok in index.analyzer()(text):
+        seen.setdefault(tok.text, None)
+        if len(seen) >= MAX_QUERY_TERMS:
+            break
+    return list(seen)
+
+
+def search(query: str, limit: int = 5, directory: Path | None = None) -> list[Hit]:
+    """Best articles first; an empty list when nothing in the query matches any article."""
+    if not isinstance(query, str) or not query.strip():
+        raise InputError("the search query is empty: give symptom words or a pasted error string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InputError(f"the search query is {len(query)} characters long; the limit is {MAX_QUERY_CHARS} "
+                         "(use `hcdoctor analyze` for whole log files)")
+    if limit < 1:
+        raise InputError("the result limit must be 1 or more")
+    with _lock:
+        opened = _opened(directory)
+        return _rank(opened, query, limit)
+
+
+def _rank(opened: _Opened, query: str, limit: int) -> list[Hit]:
+    matched: set[str] = set()
+    clauses = []
+    for term in _query_terms(query):
+        if term in opened.vocab:
+            variants, factor = (term,), 1.0
+        else:
+            variants, factor = opened.corrections(term), FUZZY_DISCOUNT
+        for v in variants:
+            matched.add(v)
+            clauses += [wq.Term(f, v, boost=w * factor) for f, w in index.FIELD_WEIGHTS.items()]
+    scores: dict[int, float] = {}
+    if clauses:
+        for hit in opened.searcher.search(wq.Or(clauses), limit=None):
+            scores[hit.docnum] = hit.score
+
+    norm_query = " " + index.normalize_phrase(query) + " "
+    found_phrases: dict[int, list[tuple[float, str]]] = {}
+    for docnum, doc in opened.docs.items():
+        for norm, weight, orig in doc.phrases:
+            if f" {norm} " in norm_query:
+                bonus = PHRASE_BONUS * weight * len(norm.split()) / opened.spread[norm]
+                scores[docnum] = scores.get(docnum, 0.0) + bonus
+                found_phrases.setdefault(docnum, []).append((bonus, orig))
+
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], opened.docs[kv[0]].issue))[:limit]
+    hits = []
+    for docnum, score in ranked:
+        doc = opened.docs[docnum]
+        if docnum in found_phrases:
+            snippet = f"**{max(found_phrases[docnum])[1]}**"
+        else:
+            snippet = _snippet(doc, matched)
+        hits.append(Hit(doc.issue, doc.title, round(score, 3), snippet))
+    return hits
+
+
+def _snippet(doc: _Doc, matched: set[str]) -> str:
+    """The article sentence that holds the most distinct query words, those words in bold."""
+    best, best_count = None, 0
+    for text, toks in doc.snippets:
+        count = len({stem for _, _, stem in toks if stem in matched})
+        if count > best_count:
+            best, best_count = (text, toks), count
+    if best is None:
+        return ""
+    text, toks = best
+    spans: list[list[int]] = []
+    for start, end, stem in sorted(toks):
+        if stem not in matched:
+            continue
+        if spans and (spans[-1][1] >= start or not text[spans[-1][1]:start].strip()):
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    first = spans[0][0]
+    lo = max(0, first - SNIPPET_CHARS // 3) if len(text) > SNIPPET_CHARS else 0
+    hi = min(len(text), lo + SNIPPET_CHARS)
+    out, cursor = [], lo
+    for start, end in spans:
+        if start < lo or end > hi:
+            continue
+        out += [text[cursor:start], "**", text[start:end], "**"]
+        cursor = end
+    out.append(text[cursor:hi])
+    return ("…" if lo > 0 else "") + "".join(out).strip() + ("…" if hi < len(text) else "")
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``kb.search`` rebinds the package attribute ``kb.search`` from the
+    front-door function in ``kb/__init__.py`` to this module, so a second
+    ``kb.search(query, limit)`` in the same process would call a module. Making
+    the module callable keeps the front door working whichever one it finds."""
+
+    def __call__(self, query: str, limit: int = 5) -> list[Hit]:
+        return search(query, limit)
+
+
+sys.modules[__name__].__class__ = _CallableModule
