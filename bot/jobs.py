@@ -1,0 +1,368 @@
+"""Background work: every Webex API call, download and analysis runs here, never in the webhook thread.
+
+Two runners behind one ``submit(task)``: in-process worker threads by default, and
+RQ (queue ``hcdoctor``, consumed by ``rq worker`` processes from the Procfile)
+when ``REDIS_URL`` is set. Tasks are small frozen records of ids, so either runner
+can carry them. De-duplication lives here too: Webex delivers webhooks at least
+once, and with several web processes only Redis (``SET NX EX``) sees them all.
+
+A job that fails is logged with its id (traceback in the server log only) and the
+person gets one line naming that id; it is never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import checks
+import kb
+from bot import replies
+from bot.access import REFUSAL, AllowList
+from bot.commands import Command, parse, strip_mention
+from bot.replies import Reply
+from bot.settings import EDIT_LIMIT, Settings
+from bot.version import version_text
+from kb.errors import HcdError, InputError
+
+log = logging.getLogger(__name__)
+
+MAX_SEEN_IN_MEMORY = 200_000  # ids remembered by one process before the oldest are forgotten
+JOB_TIMEOUT = 15 * 60  # an analysis of a 100 MB capture must not be killed half-way
+SEARCH_LIMIT = 3  # the best article and two runners-up
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work, made from a verified webhook: ids only, never message text or tokens."""
+
+    kind: Literal["message", "action", "refuse"]
+    id: str  # the message id, or the attachment-action id
+    room_id: str
+    person_id: str = ""
+    person_email: str = ""
+    job_id: str = ""
+
+    @classmethod
+    def new(cls, kind, id, room_id, person_id="", person_email="") -> "Task":
+        return cls(kind, id, room_id, person_id, person_email, f"{kind[:3]}-{uuid.uuid4().hex[:12]}")
+
+
+class JobFailed(HcdError):
+    """Raised after a failure was logged and reported, so RQ records the job as failed."""
+
+
+# -- de-duplication ----------------------------------------------------------------------------------
+class Seen(Protocol):
+    def first(self, key: str) -> bool:
+        """True the first time ``key`` is offered within the TTL, False afterwards."""
+
+
+class MemorySeen:
+    """A TTL set for one process: enough for a single web process without Redis."""
+
+    def __init__(self, ttl: float, cap: int = MAX_SEEN_IN_MEMORY):
+        self.ttl = ttl
+        self.cap = cap
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            until = self._until.get(key)
+            if until is not None and until > now:
+                return False
+            if len(self._until) >= self.cap:
+                self._prune(now)
+            self._until[key] = now + self.ttl
+            return True
+
+    def _prune(self, now: float) -> None:
+        for k in [k for k, t in self._until.items() if t <= now]:
+            del self._until[k]
+        while len(self._until) >= self.cap:  # still full of live ids: forget the oldest
+            del self._until[next(iter(self._until))]
+
+
+class RedisSeen:
+    def __init__(self, connection, ttl: int, prefix: str = "hcdoctor:seen:"):
+        self.redis = connection
+        self.ttl = ttl
+        self.prefix = prefix
+
+    def first(self, key: str) -> bool:
+        return bool(self.redis.set(self.prefix + key, b"1", nx=True, ex=self.ttl))
+
+
+# -- the work itself -------------------------------------------------------------------------------
+class Context:
+    """What a job needs: settings, the allow-list and one Webex client (made on first use)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.allow = AllowList.parse(settings.allowed)
+        self._client = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                from bot.webex import WebexClient
+
+                self._client = WebexClient(self.settings)
+            return self._client
+
+
+class Conversation:
+    """One job's exchange in one thread of one room."""
+
+    def __init__(self, ctx: Context, task: Task):
+        self.ctx = ctx
+        self.task = task
+        self.client = ctx.client
+        self.room = task.room_id
+        self.root = task.id if task.kind != "action" else ""
+
+    # posting ------------------------------------------------------------------------------------
+    def say(self, reply: Reply, progress: dict | None = None) -> None:
+        """Post ``reply`` in the thread; the text replaces ``progress`` when there is one to edit."""
+        from webexpythonsdk.exceptions import ApiError
+
+        done = False
+        if progress is not None and progress.get("edits", 0) < EDIT_LIMIT and not progress.get("files"):
+            try:
+                self.client.edit(progress["id"], self.room, reply.markdown)
+                progress["edits"] = progress.get("edits", 0) + 1
+                done = True
+            except ApiError as exc:  # edit refused (limit, deleted): a new message still answers
+                log.warning("job %s: edit of %s refused (%s); posting instead", self.task.job_id, progress["id"], exc)
+        if not done:
+            self.client.post(self.room, reply.markdown, parent_id=self.root or None)
+        if reply.card:
+            self.client.post(self.room, replies.card_fallback(reply.card), parent_id=self.root or None, card=reply.card)
+        for f in reply.files:
+            self.client.post(self.room, f"📎 {f.name}", parent_id=self.root or None, file=f)
+
+    def start(self, line: str) -> dict:
+        """Post a progress line at once; it is plain Markdown so it can be edited into the answer."""
+        msg = self.client.post(self.room, line, parent_id=self.root or None)
+        return {"id": msg["id"], "edits": 0}
+
+    # entry points -------------------------------------------------------------------------------
+    def run(self) -> None:
+        if self.task.kind == "action":
+            self.on_action()
+        else:
+            self.on_message()
+
+    def _thread_root(self, msg: dict) -> str:
+        # Webex threads are one level deep: a reply to a reply goes to the thread's root
+        return msg.get("parentId") or msg["id"]
+
+    def on_message(self) -> None:
+        msg = self.client.get_message(self.task.id)
+        me = self.client.me()
+        if msg.get("personId") == me.get("id"):
+            return  # our own message, delivered back to us
+        self.root = self._thread_root(msg)
+        if self.task.kind == "refuse":
+            self.say(Reply(REFUSAL))
+            return
+        names = [n for n in (me.get("displayName"), me.get("nickName"), me.get("firstName")) if n]
+        text = strip_mention(msg.get("text") or "", names, msg.get("html"), me.get("id"))
+        self.dispatch(parse(text, has_files=bool(msg.get("files"))), msg)
+
+    def on_action(self) -> None:
+        action = self.client.get_action(self.task.id)
+        card_msg = self.client.get_message(action["messageId"])
+        self.root = self._thread_root(card_msg)
+        if not self.ctx.allow.everyone:
+            person = self.client.get_person(action.get("personId", ""))
+            if not any(self.ctx.allow.allows(e) for e in person.get("emails") or ()):
+                self.say(Reply(REFUSAL))
+                return
+        inputs = action.get("inputs") or {}
+        what = inputs.get("hcd")
+        if what == "fix":
+            self.dispatch(Command("fix", str(inputs.get("issue", ""))), card_msg)
+        elif what == "check":
+            target = " ".join(str(inputs.get("target") or "").split())
+            if not target:
+                self.say(Reply("Type the SIP destination to check in the card's box first, or send `check <destination>`."))
+            else:
+                self.dispatch(Command("check", target), card_msg)
+        else:
+            self.say(Reply("I did not understand that button; `help` lists what I can do."))
+
+    def dispatch(self, cmd: Command, msg: dict) -> None:
+        public = self.ctx.settings.public_url
+        if cmd.name == "help":
+            self.say(replies.help_reply())
+        elif cmd.name == "version":
+            self.say(Reply(f"`{version_text()}`"))
+        elif cmd.name == "search":
+            self.say(replies.search_reply(cmd.argument, kb.search(cmd.argument, SEARCH_LIMIT), public))
+        elif cmd.name in ("show", "fix"):
+            try:
+                art = kb.get(cmd.argument)
+            except kb.UnknownArticle as exc:
+                self.say(Reply(str(exc)))
+                return
+            self.say(replies.article_reply(art, public) if cmd.name == "show" else replies.fix_reply(art, public))
+        elif cmd.name == "check":
+            self.check(cmd.argument)
+        elif cmd.name == "analyze":
+            files = list(msg.get("files") or ())
+            if not files:
+                self.say(Reply("Attach the log, capture or bundle to the same message and I will analyze it."))
+            else:
+                self.analyze(files)
+
+    def check(self, target: str) -> None:
+        progress = self.start(replies.checking(target))
+        try:
+            report = checks.check(target, timeout=self.ctx.settings.check_timeout,
+                                  allow_private=self.ctx.settings.check_private)
+        except HcdError as exc:  # refused target, unusable syntax, resolver down
+            self.say(Reply(f"I cannot check {replies.code(target)}: {exc}"), progress)
+            return
+        self.say(replies.check_reply(report, self.ctx.settings.public_url), progress)
+
+    def analyze(self, urls: list[str]) -> None:
+        infos = []
+        for url in urls:
+            try:
+                infos.append(self.client.content_info(url))
+            except InputError as exc:
+                self.say(Reply(f"I could not fetch an attachment: {exc}."))
+                return
+        progress = self.start(replies.progress([(i.name, i.size) for i in infos]))
+        workdir = Path(tempfile.mkdtemp(prefix="hcdoctor-in-"))  # mkdtemp makes it 0700
+        try:
+            paths = []
+            for info in infos:
+                try:
+                    paths.append(str(self.client.download(info.url, workdir, info.name)))
+                except InputError as exc:
+                    self.say(Reply(f"I could not download {replies.code(info.name)}: {exc}."), progress)
+                    return
+            try:
+                report = checks.analyze(paths)
+            except InputError as exc:
+                names = ", ".join(i.name for i in infos)
+                self.say(Reply(f"I could not read {replies.code(names)}: {exc}"), progress)
+                return
+            self.say(replies.report_reply(report, self.ctx.settings.public_url), progress)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def execute(ctx: Context, task: Task) -> None:
+    """Run one task; on failure log it with its id, tell the person in one line, raise ``JobFailed``."""
+    convo = None
+    try:
+        convo = Conversation(ctx, task)
+        convo.run()
+    except Exception as exc:
+        log.exception("job %s (%s %s) failed", task.job_id, task.kind, task.id)
+        try:
+            line = f"Sorry, I could not finish that (job `{task.job_id}`); the details are in the bot's log."
+            parent = (convo.root if convo else "") or (task.id if task.kind != "action" else None)
+            ctx.client.post(task.room_id, line, parent_id=parent)
+        except Exception:
+            log.exception("job %s: could not report the failure either", task.job_id)
+        raise JobFailed(f"job {task.job_id} failed: {type(exc).__name__}") from exc
+
+
+# -- runners -----------------------------------------------------------------------------------------
+class ThreadJobs:
+    """In-process workers: a fixed pool of threads per web process."""
+
+    mode = "threads"
+
+    def __init__(self, settings: Settings):
+        self.ctx = Context(settings)
+        self.seen: Seen = MemorySeen(settings.dedupe_ttl)
+        self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hcdoctor-job")
+
+    def submit(self, task: Task) -> None:
+        self.pool.submit(self._run, task)
+
+    def _run(self, task: Task) -> None:
+        try:
+            execute(self.ctx, task)
+        except JobFailed:
+            pass  # already logged with its id and reported to the person
+
+    def warm(self) -> None:
+        """Build the search index and learn the bot's id before the first question arrives."""
+        self.pool.submit(_warm, self.ctx)
+
+    def healthy(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+class RQJobs:
+    """RQ on ``REDIS_URL``: the web process only enqueues; ``rq worker`` processes run the tasks."""
+
+    mode = "rq"
+
+    def __init__(self, settings: Settings):
+        import redis
+        from rq import Queue
+
+        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.seen = RedisSeen(self.redis, settings.dedupe_ttl)
+        self.queue = Queue(settings.queue_name, connection=self.redis)
+
+    def submit(self, task: Task) -> None:
+        self.queue.enqueue("bot.jobs.run_task", task, job_id=task.job_id, job_timeout=JOB_TIMEOUT,
+                           result_ttl=600, failure_ttl=7 * 24 * 3600, description=f"{task.kind} {task.id}")
+
+    def warm(self) -> None:
+        """Nothing to warm in the web process: the workers build their own index."""
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def _warm(ctx: Context) -> None:
+    try:
+        kb.search("tls handshake", 1)
+        ctx.client.me()
+    except Exception:  # warming is an optimisation; the real job reports real failures
+        log.warning("warm-up failed", exc_info=True)
+
+
+def runner(settings: Settings) -> ThreadJobs | RQJobs:
+    return RQJobs(settings) if settings.redis_url else ThreadJobs(settings)
+
+
+_worker_ctx: Context | None = None
+
+
+def run_task(task: Task) -> None:
+    """Entry point of an ``rq worker`` job: settings come from the worker's own environment."""
+    global _worker_ctx
+    if _worker_ctx is None:
+        _worker_ctx = Context(Settings.from_env())
+    execute(_worker_ctx, task)
