@@ -77,6 +77,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from bot import webhook
 
     app.register_blueprint(webhook.bp)
+    from bot import kb_pages
+
+    kb_pages.register(app)  # GET /kb, /kb/<id> and the stylesheet under /assets/
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

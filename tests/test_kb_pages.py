@@ -204,3 +204,15 @@ def test_front_matter_text_is_plain_except_code_spans():
 def test_snippet_highlights_matches_and_escapes_the_rest():
     assert snippet_html("a **<b>** c **d**") == "a <mark>&lt;b&gt;</mark> c <mark>d</mark>"
     assert snippet_html("odd ** marker") == "odd ** marker"
+
+
+def test_the_bot_app_serves_the_pages_beside_the_webhook():
+    from bot import create_app
+
+    app = create_app({"webhook_secret": "kb-pages-test", "access_token": ""})
+    c = app.test_client()
+    assert c.get("/kb").status_code == 200
+    assert c.get("/kb/mtls-incomplete-chain").status_code == 200
+    assert c.get("/kb/no-such-issue").status_code == 404
+    assert c.get("/assets/hcdoctor.css").status_code == 200
+    assert c.get("/healthz").status_code == 200
