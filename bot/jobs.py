@@ -294,8 +294,12 @@ class ThreadJobs:
         self.ctx = Context(settings)
         self.seen: Seen = MemorySeen(settings.dedupe_ttl)
         self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hcdoctor-job")
+        self._count_lock = threading.Lock()
+        self.in_flight = 0  # queued or running; shown by /healthz, waited on by tests and shutdown
 
     def submit(self, task: Task) -> None:
+        with self._count_lock:
+            self.in_flight += 1
         self.pool.submit(self._run, task)
 
     def _run(self, task: Task) -> None:
@@ -303,6 +307,9 @@ class ThreadJobs:
             execute(self.ctx, task)
         except JobFailed:
             pass  # already logged with its id and reported to the person
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
 
     def warm(self) -> None:
         """Build the search index and learn the bot's id before the first question arrives."""

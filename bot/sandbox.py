@@ -131,6 +131,7 @@ class Sandbox:
         self._faults: list[Fault] = []
         self._seq = 0
         self._outbox: queue.Queue = queue.Queue()
+        self.pending_deliveries = 0  # queued or being posted; the delivery thread runs them in order
         self._http = requests.Session()
         self.bot = self.add_person(self.bot_email, self.bot_name, kind="bot")
         threading.Thread(target=self._deliver_loop, name="sandbox-deliveries", daemon=True).start()
@@ -262,6 +263,8 @@ class Sandbox:
             if wait:
                 self._post(d)
             else:
+                with self._lock:
+                    self.pending_deliveries += 1
                 self._outbox.put(d)
             out.append(d)
         return out
@@ -280,7 +283,13 @@ class Sandbox:
 
     def _deliver_loop(self) -> None:
         while True:
-            self._post(self._outbox.get())
+            d = self._outbox.get()
+            try:
+                self._post(d)
+            finally:
+                with self._lock:
+                    self.pending_deliveries -= 1
+                    self._changed.notify_all()
 
     # -- reading what happened ---------------------------------------------------------------------
     def bot_messages(self, room_id: str | None = None) -> list[dict]:
@@ -493,8 +502,9 @@ def create_sandbox_app(sandbox: Sandbox | None = None, bot_webhook_url: str | No
         c = sb.contents.get(cid)
         if c is None:
             return _error(404, "content not found")
-        headers = {"Content-Disposition": f'attachment; filename="{c.name}"', "Content-Length": str(len(c.data))}
-        return Response(b"" if request.method == "HEAD" else c.data, headers=headers, content_type=c.content_type)
+        # werkzeug answers HEAD with the same headers (Content-Length included) and no body
+        return Response(c.data, headers={"Content-Disposition": f'attachment; filename="{c.name}"'},
+                        content_type=c.content_type)
 
     @app.get("/v1/attachment/actions/<aid>")
     def action(aid: str):
@@ -579,7 +589,8 @@ class ServerThread:
         self.server.daemon_threads = True
         self.host, self.port = host, self.server.server_port
         self.url = f"http://{host}:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name=f"wsgi-{self.port}", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name=f"wsgi-{self.port}", daemon=True)
 
     def start(self) -> "ServerThread":
         self.thread.start()

@@ -71,4 +71,7 @@ def receive():
 def healthz():
     state = _state()
     ok = state.jobs.healthy()
-    return jsonify(status="ok" if ok else "queue unavailable", jobs=state.jobs.mode), (200 if ok else 503)
+    info = {"status": "ok" if ok else "queue unavailable", "jobs": state.jobs.mode}
+    if hasattr(state.jobs, "in_flight"):
+        info["in_flight"] = state.jobs.in_flight
+    return jsonify(info), (200 if ok else 503)
