@@ -200,7 +200,11 @@ def _if_tsresol(buf: bytes, pos: int, end: int, endian: str) -> float:
 
 @dataclass(frozen=True)
 class IpPacket:
-    """Where the transport header sits in a frame: ``l4`` to ``end`` (IP padding already cut)."""
+    """Where the transport header sits in a frame: ``l4`` to ``end`` (IP padding already cut).
+
+    ``fragment`` marks a later IP fragment (no transport header of its own); ``declared_end`` is
+    where the IP length says the packet ends, past ``end`` when the snap length cut the frame.
+    """
 
     version: int
     src: bytes
@@ -209,6 +213,11 @@ class IpPacket:
     l4: int
     end: int
     fragment: bool
+    declared_end: int
+
+    @property
+    def cut(self) -> bool:
+        return self.declared_end > self.end
 
 
 def peek_ip(linktype: int, buf: bytes, off: int, caplen: int) -> IpPacket | None:
@@ -253,14 +262,14 @@ def peek_ip(linktype: int, buf: bytes, off: int, caplen: int) -> IpPacket | None
         if vihl >> 4 != 4 or ihl < 20:
             return None
         ip_end = min(end, pos + total) if total >= ihl else end
-        return IpPacket(4, src, dst, proto, pos + ihl, ip_end, bool(frag & 0x3FFF))
+        return IpPacket(4, src, dst, proto, pos + ihl, ip_end, bool(frag & 0x1FFF), pos + total)
     if etype == _ETH_IP6:
         if end - pos < 40:
             return None
         _, plen, nxt, _, src, dst = _IP6(buf, pos)
         ip_end = min(end, pos + 40 + plen) if plen else end
         if nxt in (6, 17):
-            return IpPacket(6, src, dst, nxt, pos + 40, ip_end, False)
+            return IpPacket(6, src, dst, nxt, pos + 40, ip_end, False, pos + 40 + plen)
         return _ip6_extensions(buf, pos, ip_end, src, dst)
     return None
 
@@ -278,4 +287,4 @@ def _ip6_extensions(buf: bytes, pos: int, end: int, src: bytes, dst: bytes) -> I
     start = end - len(raw)
     proto = 6 if isinstance(inner, dpkt.tcp.TCP) else 17
     fragment = any(isinstance(h, dpkt.ip6.IP6FragmentHeader) for h in ip6.extension_hdrs.values() if h)
-    return IpPacket(6, src, dst, proto, start, end, fragment)
+    return IpPacket(6, src, dst, proto, start, end, fragment, end)

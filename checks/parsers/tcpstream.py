@@ -34,7 +34,7 @@ class Delivery:
 
 class HalfStream:
     __slots__ = ("started", "midstream", "_base", "next", "_held", "_held_bytes", "gaps", "gap_bytes",
-                 "retransmits", "delivered")
+                 "retransmits", "delivered", "_gap_pending")
 
     def __init__(self) -> None:
         self.started = False
@@ -47,6 +47,7 @@ class HalfStream:
         self.gap_bytes = 0
         self.retransmits = 0
         self.delivered = 0
+        self._gap_pending = False
 
     def syn(self, seq: int) -> None:
         """A SYN fixes the stream start at ``seq + 1`` (a repeated SYN changes nothing)."""
@@ -82,11 +83,25 @@ class HalfStream:
             if self._held_bytes > MAX_HELD_BYTES or len(self._held) > MAX_HELD_SEGMENTS:
                 return self.skip_gap()
             return []
-        out = [Delivery(start, payload, False)]
+        out = [Delivery(start, payload, self._gap_pending)]
+        self._gap_pending = False
         self.next = end
         self.delivered += len(payload)
         out.extend(self._drain(False))
         return out
+
+    def lost(self, seq_end: int) -> list[Delivery]:
+        """Bytes up to ``seq_end`` are known to be missing (a frame cut by the snap length): skip them."""
+        if not self.started:
+            return []
+        target = self.offset_of(seq_end)
+        if target <= self.next:
+            return []
+        self.gaps += 1
+        self.gap_bytes += target - self.next
+        self.next = target
+        self._gap_pending = True
+        return self._drain(True)
 
     def skip_gap(self) -> list[Delivery]:
         """Give up on the missing bytes before the earliest held segment and deliver what follows."""
@@ -111,8 +126,8 @@ class HalfStream:
             if first + len(data) <= self.next:
                 continue
             data = data[self.next - first:]
-            out.append(Delivery(self.next, data, gap))
-            gap = False
+            out.append(Delivery(self.next, data, gap or self._gap_pending))
+            gap = self._gap_pending = False
             self.next += len(data)
             self.delivered += len(data)
         return out

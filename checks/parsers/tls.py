@@ -157,6 +157,11 @@ class TlsReader:
         self.version: int | None = None  # negotiated, once this direction's ServerHello is seen
         self._first = True
         self._appdata_seen = False
+        self._tls13 = False  # TLS 1.3 offered-and-chosen: ChangeCipherSpec is then only a compatibility record
+
+    def tls13_hint(self) -> None:
+        """The peer chose TLS 1.3 (or asked to retry a hello): this direction's CCS encrypts nothing."""
+        self._tls13 = True
 
     def feed(self, data: bytes, gap: bool = False) -> list[TlsEvent]:
         if self.dead:
@@ -200,8 +205,9 @@ class TlsReader:
 
     def _record(self, ctype: int, body: bytes) -> list[TlsEvent]:
         if ctype == CT_CCS:
-            self.encrypted = True
-            self._hs.clear()
+            if not self._tls13:
+                self.encrypted = True
+                self._hs.clear()
             return [ChangeCipherSpec()]
         if ctype == CT_ALERT:
             if self.encrypted or len(body) != 2:
@@ -239,6 +245,7 @@ class TlsReader:
         if mtype == 2:
             hello = _server_hello(msg)
             self.version = hello.version
+            self._tls13 = self._tls13 or hello.version == 0x0304 or hello.hello_retry
             return hello
         if mtype == 11 and self.version != 0x0304:
             return Certificate(ders=_certificates(msg))

@@ -1,0 +1,293 @@
+"""Expressway (VCS) diagnostic log records, found fast in a byte stream.
+
+A diagnostic log is mostly lines no Hybrid Call rule cares about (``developer.fsm``,
+``developer.sip.leg``, media session chatter). Parsing every line in Python would be
+many times slower than ``grep``, so ``LogScanner`` looks for a short list of byte
+markers with ``bytes.find`` (C speed) and parses only the records around them. Which
+records matter is decided by the markers, not by the line shape, so the same scan
+handles every shape people upload:
+
+- syslog prefix with or without milliseconds, with or without a process tag, with a
+  forwarded-syslog PRI and a doubled ``tvcs: tvcs:`` tag;
+- ``Event="..."`` lines and ``Module="..."`` lines (with ``CodeLocation``/``Method``/``Thread``);
+- multi-line ``SIPMSG:`` blocks framed by `` |`` lines (their SIP text is returned whole);
+- values padded with spaces (``Dst-port=" 5062 "``) and unescaped quotes inside CPL values;
+- text pasted from PDFs: ``=`` signs lost and records run together on one line. Long
+  lines are cut into records at the syslog timestamps instead of at newlines.
+
+Sans-IO: ``feed(chunk)`` returns the records completed so far, ``close()`` the rest.
+Memory is bounded by ``MAX_PENDING_BYTES`` whatever the file or line size.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+# A line is held back until its newline arrives, but never more than this: beyond it the
+# text is scanned as one long line (a PDF paste, or a hostile 10 MB line).
+MAX_PENDING_BYTES = 2 * 1024 * 1024
+# Kept from the end of an over-long line so a marker cut by a chunk boundary is still found.
+_OVERLAP = 8 * 1024
+# One record of a long line is cut out of at most this much text on each side of its marker.
+MAX_RECORD_BYTES = 16 * 1024
+# A SIPMSG block bigger than this is not read (the guide's SDP max size is 32768 bytes).
+MAX_SIP_BLOCK_BYTES = 256 * 1024
+# Lines longer than this are "long": they may hold several records run together.
+_LONG_LINE = 4096
+
+# Byte markers of every record a Hybrid Call rule or timeline uses. Each is checked with
+# bytes.find; keep them few and distinctive (each one is a full pass over the data).
+MARKERS: tuple[bytes, ...] = (
+    b"TLS Negotiation Error",
+    b"TCP Conne",            # Connecting / Connection Established / Failed / Closed
+    b"SSL connection",       # developer.ssl: Failed to establish SSL connection
+    b"network.dns",
+    b"earch rule",           # network.search: Search rule '...' / Considering search rule
+    b"CPL: <",
+    b"Search Completed",
+    b"Call Rejected",
+    b", CSeq=",              # network.sip INFO summaries: Receive Request Method=INVITE, CSeq=1, ...
+    b"SIPMSG:",
+    b"Socket failure",       # pasted Control Hub connectivity-test output
+    b"No DNS addresses found",
+)
+
+_TS = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
+_RECORD_START = re.compile(rb"(?:<\d{1,3}>)?" + _TS)
+_PREFIX = re.compile(
+    r"^\s*(?:Line \d+:\s*)?(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
+    r"\s+(?P<host>[^\s=\"]+)\s+(?P<tags>(?:[\w.\-]+(?:\[\d+\])?:\s+){0,3})"
+)
+# name="value" pairs; PDF pastes lose the '=' (Key "value"), so it is optional.
+_PAIR = re.compile(r"([A-Za-z][\w\-]*)\s*=?\s*\"([^\"]*)\"")
+# Detail can hold unescaped quotes: it runs to the quote that is followed by another pair or the end.
+_DETAIL_LAZY = re.compile(r"Detail\s*=?\s*\"(.*?)\"(?=\s+[A-Za-z][\w\-]*\s*=?\s*\"|\s*$)")
+_DETAIL_GREEDY = re.compile(r"Detail\s*=?\s*\"(.*)\"")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One log record around a marker.
+
+    ``line`` is the 1-based line of the record's header; ``text`` its header text (the whole
+    record for single-line records). ``sip`` is the de-framed SIP text of a ``SIPMSG:`` block
+    (CRLF line ends, as on the wire), and ``sip_line`` the line its start line sits on.
+    """
+
+    line: int
+    text: str
+    time: str = ""
+    host: str = ""
+    process: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+    sip: bytes | None = None
+    sip_line: int = 0
+
+    @property
+    def module(self) -> str:
+        return self.fields.get("Module", "")
+
+    @property
+    def event(self) -> str:
+        return self.fields.get("Event", "")
+
+    @property
+    def level(self) -> str:
+        return self.fields.get("Level", "")
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.fields.get(name, default)
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8 where it is, Latin-1 where it is not: logs mix encodings (user names, pasted text)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def parse_record(text: str, line: int = 0) -> Record:
+    """Split one record's text into its syslog prefix and its name="value" pairs (values trimmed)."""
+    m = _PREFIX.match(text)
+    time = host = process = ""
+    body = text
+    if m:
+        time, host = m.group("ts"), m.group("host")
+        tags = [t.strip().rstrip(":") for t in m.group("tags").split()]
+        process = tags[-1] if tags else ""
+        body = text[m.end():]
+    fields: dict[str, str] = {}
+    for key, value in _PAIR.findall(body):
+        fields.setdefault(key, value.strip())
+    if "Detail" in fields:
+        dm = (_DETAIL_GREEDY if "CPL:" in body else _DETAIL_LAZY).search(body)
+        if dm:
+            fields["Detail"] = dm.group(1).strip()
+    return Record(line=line, text=text.strip(), time=time, host=host, process=process, fields=fields)
+
+
+def _line_bounds(buf: bytes, pos: int) -> tuple[int, int]:
+    start = buf.rfind(b"\n", 0, pos) + 1
+    end = buf.find(b"\n", pos)
+    return start, (len(buf) if end < 0 else end)
+
+
+def _record_bounds(buf: bytes, start: int, end: int, pos: int) -> tuple[int, int]:
+    """Within a long line, the stretch between the syslog timestamps around ``pos``."""
+    lo = max(start, pos - MAX_RECORD_BYTES)
+    hi = min(end, pos + MAX_RECORD_BYTES)
+    rec_start, rec_end = lo, hi
+    for m in _RECORD_START.finditer(buf, lo, hi):
+        if m.start() <= pos:
+            rec_start = m.start()
+        else:
+            rec_end = m.start()
+            break
+    return rec_start, rec_end
+
+
+def _sip_block(buf: bytes, marker_line_end: int, final: bool) -> tuple[int, bytes | None] | None:
+    """End offset and SIP text of the block after a ``SIPMSG:`` line; None when it is not all in ``buf``.
+
+    Framing (formats.md 1.3): the SIP lines follow, each prefixed with one space and the first
+    with `` |``; the block ends at a line whose text ends with ``|`` or before the next syslog record.
+    """
+    pos = marker_line_end + 1
+    limit = min(len(buf), pos + MAX_SIP_BLOCK_BYTES)
+    lines: list[bytes] = []
+    first = True
+    while pos < limit:
+        nl = buf.find(b"\n", pos, limit)
+        if nl < 0:
+            if not final and limit == len(buf):
+                return None  # the block continues in the next chunk
+            return limit, None  # too big or cut off: skip it
+        raw = buf[pos:nl].rstrip(b"\r")
+        if not first and _RECORD_START.match(raw):
+            return pos, b"\r\n".join(lines) + b"\r\n" if lines else None
+        text = raw[1:] if raw.startswith(b" ") else raw
+        if first:
+            text = text.lstrip()
+            if text.startswith(b"|"):
+                text = text[1:]
+            first = False
+            if text.endswith(b"|") and lines == [] and len(text) > 1 and b"SIP/2.0" in text[:-1]:
+                return nl + 1, text[:-1] + b"\r\n"
+        elif text.rstrip().endswith(b"|"):
+            last = text.rstrip()[:-1]
+            if last.strip():
+                lines.append(last)
+            return nl + 1, b"\r\n".join(lines) + b"\r\n"
+        lines.append(text)
+        pos = nl + 1
+    if not final and limit == len(buf):
+        return None
+    return limit, None
+
+
+class LogScanner:
+    """Feed a log's bytes in order; get back the records around the markers, with line numbers."""
+
+    def __init__(self, markers: Iterable[bytes] = MARKERS) -> None:
+        self.markers = tuple(markers)
+        self._buf = b""
+        self._line = 1  # line number of self._buf[0]
+        self.long_lines = 0
+        self.skipped_sip_blocks = 0
+        self.bytes_seen = 0
+
+    def feed(self, chunk: bytes) -> list[Record]:
+        self.bytes_seen += len(chunk)
+        buf = self._buf + chunk if self._buf else chunk
+        cut = buf.rfind(b"\n") + 1
+        if cut == 0:
+            if len(buf) <= MAX_PENDING_BYTES:
+                self._buf = buf
+                return []
+            cut = len(buf) - _OVERLAP  # an over-long line: scan what we have, keep an overlap
+            self.long_lines += 1
+        return self._scan(buf, cut, final=False)
+
+    def close(self) -> list[Record]:
+        buf, self._buf = self._buf, b""
+        return self._scan(buf, len(buf), final=True) if buf else []
+
+    def _scan(self, buf: bytes, cut: int, final: bool) -> list[Record]:
+        hits: set[int] = set()
+        for marker in self.markers:
+            i = buf.find(marker, 0, cut)
+            while i >= 0:
+                hits.add(i)
+                i = buf.find(marker, i + len(marker), cut)
+        records: list[Record] = []
+        line = self._line
+        counted = 0  # buf offset up to which newlines are counted into ``line``
+        done = 0  # records end here; later hits inside an already-read record are skipped
+        keep_from = cut
+        for pos in sorted(hits):
+            if pos < done:
+                continue
+            start, end = _line_bounds(buf, pos)
+            line += buf.count(b"\n", counted, start)
+            counted = start
+            if end - start > _LONG_LINE:
+                rs, re_ = _record_bounds(buf, start, end, pos)
+                text = decode(buf[rs:re_])
+                records.append(parse_record(text, line))
+                done = re_
+                continue
+            raw = buf[start:end]
+            if b"SIPMSG:" in raw:
+                got = self._sip_record(buf, start, end, line, final)
+                if got is None:  # the block is not complete yet: read it again with the next chunk
+                    keep_from = self._header_start(buf, start)
+                    break
+                rec, block_end = got
+                if rec is not None:
+                    records.append(rec)
+                done = max(block_end, end)
+                continue
+            records.append(parse_record(decode(raw), line))
+            done = end
+        keep_from = min(keep_from, cut)
+        self._line += buf.count(b"\n", 0, keep_from)
+        self._buf = buf[keep_from:]
+        return records
+
+    @staticmethod
+    def _header_start(buf: bytes, marker_line_start: int) -> int:
+        return buf.rfind(b"\n", 0, max(0, marker_line_start - 1)) + 1
+
+    def _sip_record(self, buf: bytes, start: int, end: int, line: int, final: bool) -> tuple[Record | None, int] | None:
+        raw = buf[start:end]
+        if raw.strip() == b"SIPMSG:":
+            head_start = self._header_start(buf, start)
+            header = decode(buf[head_start:max(head_start, start - 1)])
+            header_line = line - 1
+            got = _sip_block(buf, end, final)
+            if got is None:
+                return None
+            block_end, sip = got
+            if sip is None:
+                self.skipped_sip_blocks += 1
+            rec = parse_record(header, header_line)
+            return Record(line=rec.line, text=rec.text, time=rec.time, host=rec.host, process=rec.process,
+                          fields=rec.fields, sip=sip, sip_line=line + 1), block_end
+        # flattened block (web pages): header, 'SIPMSG:' and the start line on one line
+        text = decode(raw)
+        head, _, rest = text.partition("SIPMSG:")
+        rec = parse_record(head, line)
+        start_line = rest.strip().lstrip("|").split(" Via:", 1)[0].strip()
+        return Record(line=line, text=text.strip(), time=rec.time, host=rec.host, process=rec.process,
+                      fields={**rec.fields, "SIP-Start": start_line}, sip=None, sip_line=line), end
+
+
+def scan(chunks: Iterable[bytes], markers: Iterable[bytes] = MARKERS) -> Iterator[Record]:
+    """Every record around a marker in a chunked byte stream, in file order."""
+    scanner = LogScanner(markers)
+    for chunk in chunks:
+        yield from scanner.feed(chunk)
+    yield from scanner.close()
