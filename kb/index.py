@@ -123,7 +123,7 @@ def analyzer():
 
 
 # Query-time weight of each text field (Whoosh BM25F scores each field separately).
-FIELD_WEIGHTS = {"title": 3.0, "symptoms": 2.5, "signatures": 3.5, "config": 2.0, "capture": 1.2, "body": 1.0}
+FIELD_WEIGHTS = {"title": 3.0, "symptoms": 3.5, "signatures": 3.5, "config": 1.5, "capture": 1.2, "body": 1.0}
 VOCAB_FIELD = "all"
 
 

@@ -34,7 +34,7 @@ from kb.errors import InputError
 
 MAX_QUERY_CHARS = 20_000  # a few pasted log records; whole logs go to `hcdoctor analyze`
 MAX_QUERY_TERMS = 300
-PHRASE_BONUS = 6.0  # per word of an exact phrase found in the query, before dividing by its spread
+PHRASE_BONUS = 20.0  # per word of an exact phrase found in the query, before dividing by its spread
 FUZZY_DISCOUNT = 0.6
 SNIPPET_CHARS = 220
 
