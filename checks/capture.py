@@ -169,28 +169,27 @@ class _Scanner:
         active = self.active
         for frame, ts, linktype, buf, off, caplen, _orig in reader:
             ip = peek_ip(linktype, buf, off, caplen)
-            if ip is None or ip.fragment:
+            if ip is None or ip[6]:
                 continue
-            l4, end = ip.l4, ip.end
-            if ip.proto == 6:
+            _, src, dst, proto, l4, end, _, declared_end = ip
+            if proto == 6:
                 if end - l4 < 20:
                     continue
                 sport, dport, seq, _ack, doff, flags = tcp(buf, l4)
-                key = ip.src + ip.dst + buf[l4:l4 + 4]
+                key = src + dst + buf[l4:l4 + 4]
                 entry = active.get(key)
                 pstart = l4 + (doff >> 4) * 4
-                if entry is not None and entry[0].done and not flags & (SYN | RST | FIN):
+                if entry is not None and entry[0].done and not flags & 0x07:  # no SYN, RST or FIN
                     # finished or ignored connection: only a TLS alert record alone in a segment matters
                     if entry[0].kind != "tls" or end - pstart < 7 or buf[pstart] != 21:
                         continue
                 self.last_ts = ts
-                self._tcp(frame, ts, ip, key, entry, sport, dport, seq, flags,
-                          buf[pstart:end] if end > pstart else b"", buf, l4)
-            elif ip.proto == 17 and end - l4 > 8:
-                payload = buf[l4 + 8:end]
-                if payload[:1].isalpha() and looks_like_sip(payload):
+                self._tcp(frame, ts, src, dst, declared_end > end, declared_end, key, entry, sport, dport, seq,
+                          flags, buf[pstart:end] if end > pstart else b"", buf, l4)
+            elif proto == 17 and end - l4 > 8:
+                if buf[l4 + 8:l4 + 9].isalpha() and looks_like_sip(buf[l4 + 8:end]):
                     self.last_ts = ts
-                    self._sip_message(bytes(payload), frame, f"{_ip(ip.src)} → {_ip(ip.dst)} (UDP)")
+                    self._sip_message(bytes(buf[l4 + 8:end]), frame, f"{_ip(src)} → {_ip(dst)} (UDP)")
         for conn in list(self.conns.values()):
             self._close(conn)
         warnings = list(reader.warnings)
@@ -204,14 +203,15 @@ class _Scanner:
         self.kept.sort(key=lambda c: c.index)
         return Scan(tuple(self.kept), tuple(self.sip), tuple(warnings), frame, self.last_ts, reader.format)
 
-    def _tcp(self, frame, ts, ip, key, entry, sport, dport, seq, flags, payload, buf, l4) -> None:
+    def _tcp(self, frame, ts, src, dst, cut, declared_end, key, entry, sport, dport, seq, flags, payload, buf,
+             l4) -> None:
         if entry is None or (flags & SYN and not flags & ACK and entry[0].syn_from is not None
                              and (entry[0].rst or entry[0].fin) and entry[0].syn_from == entry[1]):
             if entry is not None:
                 self._close(entry[0])
             if not (payload or flags & (SYN | RST | FIN)) and MTLS_PORT not in (sport, dport):
                 return
-            conn = self._new(ip, sport, dport, ts, key, buf, l4)
+            conn = self._new(src, dst, sport, dport, ts, key, buf, l4)
             d = 0
         else:
             conn, d = entry
@@ -234,10 +234,10 @@ class _Scanner:
         if payload and not conn.done and conn.halves is not None:
             half = conn.halves[d]
             deliveries = half.segment(seq, bytes(payload))
-            if ip.cut:
+            if cut:
                 self.cut_frames += 1
                 pstart = l4 + (buf[l4 + 12] >> 4) * 4
-                deliveries += half.lost(seq + ip.declared_end - pstart)
+                deliveries += half.lost(seq + declared_end - pstart)
             for delivery in deliveries:
                 self._payload(conn, d, delivery, frame, ts)
         if flags & RST:
@@ -262,15 +262,15 @@ class _Scanner:
         conn.alerts.append((frame, d, alert))
         conn.step(frame, ts, d, "encrypted alert", "tls")
 
-    def _new(self, ip, sport, dport, ts, key, buf, l4) -> Conn:
+    def _new(self, src, dst, sport, dport, ts, key, buf, l4) -> Conn:
         if len(self.conns) >= MAX_ACTIVE_CONNECTIONS:
             self._close(next(iter(self.conns.values())))
-        conn = Conn(index=self.count, ends=((_ip(ip.src), sport), (_ip(ip.dst), dport)), first_ts=ts)
+        conn = Conn(index=self.count, ends=((_ip(src), sport), (_ip(dst), dport)), first_ts=ts)
         conn.halves = [HalfStream(), HalfStream()]
         self.count += 1
         self.conns[conn.index] = conn
         self.active[key] = (conn, 0)
-        self.active[ip.dst + ip.src + buf[l4 + 2:l4 + 4] + buf[l4:l4 + 2]] = (conn, 1)
+        self.active[dst + src + buf[l4 + 2:l4 + 4] + buf[l4:l4 + 2]] = (conn, 1)
         return conn
 
     def _close(self, conn: Conn) -> None:
@@ -633,7 +633,7 @@ def _ladder_png(title: str, left: str, right: str, conn: Conn, client: int) -> b
         draw.text((lx + 12, y - 13), s.text[:90], fill=color, font=font)
         draw.text((10, y - 6), f"frame {s.frame}", fill="gray", font=font)
     out = io.BytesIO()
-    img.save(out, format="PNG")
+    img.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 import dpkt
 
@@ -198,32 +197,19 @@ def _if_tsresol(buf: bytes, pos: int, end: int, endian: str) -> float:
     return 1e-6
 
 
-@dataclass(frozen=True)
-class IpPacket:
-    """Where the transport header sits in a frame: ``l4`` to ``end`` (IP padding already cut).
-
-    ``fragment`` marks a later IP fragment (no transport header of its own); ``declared_end`` is
-    where the IP length says the packet ends, past ``end`` when the snap length cut the frame.
-    """
-
-    version: int
-    src: bytes
-    dst: bytes
-    proto: int
-    l4: int
-    end: int
-    fragment: bool
-    declared_end: int
-
-    @property
-    def cut(self) -> bool:
-        return self.declared_end > self.end
+# What ``peek_ip`` returns. A plain tuple, not a dataclass: it is built for every packet of a
+# capture and a frozen dataclass costs several times more to construct.
+#   (version, src, dst, proto, l4, end, fragment, declared_end)
+# ``l4``..``end`` is the transport layer (IP padding cut); ``fragment`` marks a later IP fragment
+# (no transport header of its own); ``declared_end`` is where the IP length says the packet ends,
+# past ``end`` when the capture's snap length cut the frame.
+IpPacket = tuple[int, bytes, bytes, int, int, int, bool, int]
 
 
 def peek_ip(linktype: int, buf: bytes, off: int, caplen: int) -> IpPacket | None:
     """Find the IP header of a frame and the span of its transport layer, or None for non-IP frames."""
     end = off + caplen
-    if linktype == LINK_ETHERNET:
+    if linktype == LINK_ETHERNET:  # the common case first
         if caplen < 14:
             return None
         etype = _U16(buf, off + 12)[0]
@@ -262,14 +248,14 @@ def peek_ip(linktype: int, buf: bytes, off: int, caplen: int) -> IpPacket | None
         if vihl >> 4 != 4 or ihl < 20:
             return None
         ip_end = min(end, pos + total) if total >= ihl else end
-        return IpPacket(4, src, dst, proto, pos + ihl, ip_end, bool(frag & 0x1FFF), pos + total)
+        return 4, src, dst, proto, pos + ihl, ip_end, bool(frag & 0x1FFF), pos + total
     if etype == _ETH_IP6:
         if end - pos < 40:
             return None
         _, plen, nxt, _, src, dst = _IP6(buf, pos)
         ip_end = min(end, pos + 40 + plen) if plen else end
         if nxt in (6, 17):
-            return IpPacket(6, src, dst, nxt, pos + 40, ip_end, False, pos + 40 + plen)
+            return 6, src, dst, nxt, pos + 40, ip_end, False, pos + 40 + plen
         return _ip6_extensions(buf, pos, ip_end, src, dst)
     return None
 
@@ -287,4 +273,4 @@ def _ip6_extensions(buf: bytes, pos: int, end: int, src: bytes, dst: bytes) -> I
     start = end - len(raw)
     proto = 6 if isinstance(inner, dpkt.tcp.TCP) else 17
     fragment = any(isinstance(h, dpkt.ip6.IP6FragmentHeader) for h in ip6.extension_hdrs.values() if h)
-    return IpPacket(6, src, dst, proto, start, end, fragment, end)
+    return 6, src, dst, proto, start, end, fragment, end
