@@ -71,7 +71,13 @@ class _Opened:
                                      tuple((t, tuple(map(tuple, toks))) for t, toks in data["snippets"]))
         spread = Counter(p for d in self.docs.values() for p in {n for n, _, _ in d.phrases})
         self.spread = dict(spread)
-        self.vocab = {t for t in self.searcher.reader().field_terms(index.VOCAB_FIELD)}
+        reader = self.searcher.reader()
+        self.vocab = set(reader.field_terms(index.VOCAB_FIELD))
+        # which fields hold each word: a clause for a field without it only costs matcher time
+        self.fields_of: dict[str, tuple[tuple[str, float], ...]] = {}
+        for name, weight in index.FIELD_WEIGHTS.items():
+            for term in reader.field_terms(name):
+                self.fields_of[term] = self.fields_of.get(term, ()) + ((name, weight),)
         self.fuzzy_cache: dict[str, tuple[str, ...]] = {}
 
     def close(self) -> None:
@@ -151,7 +157,7 @@ def _rank(opened: _Opened, query: str, limit: int) -> list[Hit]:
             variants, factor = opened.corrections(term), FUZZY_DISCOUNT
         for v in variants:
             matched.add(v)
-            clauses += [wq.Term(f, v, boost=w * factor) for f, w in index.FIELD_WEIGHTS.items()]
+            clauses += [wq.Term(f, v, boost=w * factor) for f, w in opened.fields_of.get(v, ())]
     scores: dict[int, float] = {}
     if clauses:
         for hit in opened.searcher.search(wq.Or(clauses), limit=None):
@@ -198,6 +204,9 @@ def _snippet(doc: _Doc, matched: set[str]) -> str:
             spans.append([start, end])
     first = spans[0][0]
     lo = max(0, first - SNIPPET_CHARS // 3) if len(text) > SNIPPET_CHARS else 0
+    if lo:  # start the window on a word, not inside one
+        space = text.find(" ", lo, first)
+        lo = space + 1 if space >= 0 else first
     hi = min(len(text), lo + SNIPPET_CHARS)
     out, cursor = [], lo
     for start, end in spans:
