@@ -242,7 +242,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from bot.sandbox import run_demo
+    from bot.demo import run_demo
 
     run_demo(host=args.host, port=args.port)
     return 0
