@@ -105,6 +105,7 @@ class Conn:
     framers: list[SipStreamFramer] | None = None
     done: bool = False  # no more payload needed
     late_alert_seqs: set[tuple[int, int]] = field(default_factory=set)
+    call_ids: set[str] = field(default_factory=set)  # SIP Call-IDs carried (up to MAX_STEPS)
 
     @property
     def client(self) -> int:
@@ -319,6 +320,8 @@ class _Scanner:
             for framed in framer.feed(delivery.data):
                 msg = framed.message
                 conn.step(frame, ts, d, msg.start_line[:60], "sip")
+                if msg.call_id and len(conn.call_ids) < MAX_STEPS:
+                    conn.call_ids.add(msg.call_id)
                 if msg.size > OVERSIZED_SIP_BYTES:
                     conn.big_sip[d] = (frame, msg.size, msg.start_line)
                 conn.big_sip.pop(1 - d, None)  # the other side got an answer
@@ -385,7 +388,7 @@ class _Scanner:
             conn.step(frame, ts, d, f"certificate ({_chain_text(ev.ders, ts)})", "tls")
         elif isinstance(ev, T.CertificateRequest):
             conn.cert_requests.append((frame, d, ev.ca_names))
-            conn.step(frame, ts, d, f"certificate request ({len(ev.ca_names)} CA names)", "tls")
+            conn.step(frame, ts, d, f"certificate request ({len(ev.ca_names)} CA name{'s' if len(ev.ca_names) != 1 else ''})", "tls")
         elif isinstance(ev, T.Handshake):
             conn.step(frame, ts, d, ev.name, "tls")
         elif isinstance(ev, T.ChangeCipherSpec):
@@ -571,18 +574,28 @@ def _failing(conn: Conn, observations: list[Observation]) -> bool:
                 or (conn.kind == "tls" and conn.desync))
 
 
+# Handshake steps left out of the one-line ladder (the per-frame lines and the PNG keep them).
+_MINOR_STEPS = ("SYN-ACK", "server key exchange", "server hello done", "client key exchange", "certificate verify",
+                "change cipher spec", "encrypted handshake message", "new session ticket")
+
+
 def _ladder_text(conn: Conn) -> str:
+    """One line for people: client hello → server certificate (…) → alert unknown_ca from 127.20.0.1 → FIN."""
     client = conn.client
-    parts = []
+    parts: list[str] = []
     for s in conn.steps:
+        if s.text in _MINOR_STEPS or (s.text == "SYN" and conn.synack_frame is not None):
+            continue
         who = "client" if s.direction == client else "server"
         ip = conn.ends[s.direction][0]
         if s.kind == "tcp" or s.text.startswith(("alert", "encrypted alert")):
-            parts.append(f"{s.text} from {ip}")
-        elif s.text.startswith(("certificate", "change cipher", "application data", "encrypted")):
-            parts.append(f"{who} {s.text}")
+            text = f"{s.text} from {ip}"
+        elif s.text.startswith(("certificate", "application data")):
+            text = f"{who} {s.text}"
         else:
-            parts.append(s.text)
+            text = s.text
+        if not parts or parts[-1] != text:
+            parts.append(text)
     return " → ".join(parts)
 
 
@@ -617,7 +630,7 @@ def _ladder_png(title: str, left: str, right: str, conn: Conn, client: int) -> b
     img = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(img)
     lx, rx = 170, width - 170
-    draw.text((10, 8), title, fill="black", font=font)
+    draw.text((10, 8), title.replace("→", "->"), fill="black", font=font)
     draw.text((lx - 80, 36), left, fill="black", font=font)
     draw.text((rx - 80, 36), right, fill="black", font=font)
     draw.line((lx, top - 10, lx, height - 10), fill="gray", width=2)
@@ -648,6 +661,8 @@ def observe(chunks: Iterable[bytes], name: str) -> Observed:
             if got and got[2].leaf and got[2].leaf.webex_like:
                 webex_ips.add(conn.ends[d][0])
                 exp_ips.add(conn.ends[1 - d][0])
+    sip_observations = observe_sip(result.sip)
+    troubled_calls = {o.fact("call_id") for o in sip_observations}
     observations: list[Observation] = []
     timelines: list[Timeline] = []
     tls13 = 0
@@ -661,9 +676,9 @@ def observe(chunks: Iterable[bytes], name: str) -> Observed:
         if conn.version == 0x0304:
             tls13 += 1
         observations += found
-        if _failing(conn, found):
+        if _failing(conn, found) or conn.call_ids & troubled_calls:
             timelines.append(_timeline(conn, roles, picture=len(timelines) < MAX_PICTURES))
-    observations += observe_sip(result.sip)
+    observations += sip_observations
     warnings = list(result.warnings)
     if tls13:
         warnings.append(f"{tls13} TLS 1.3 connection(s): their certificates and alerts are encrypted, "

@@ -42,6 +42,8 @@ LINK_NULL, LINK_ETHERNET, LINK_RAW, LINK_LOOP, LINK_SLL, LINK_IPV4, LINK_IPV6, L
 LINK_RAW_ALIASES = {12, 14, LINK_RAW}
 SUPPORTED_LINKS = {LINK_NULL, LINK_ETHERNET, LINK_LOOP, LINK_SLL, LINK_SLL2, LINK_IPV4, LINK_IPV6} | LINK_RAW_ALIASES
 
+# Smallest well-formed length of the pcapng blocks we read (IDB, obsolete PB, SPB, EPB, SHB).
+_MIN_BLOCK = {1: 20, 2: 32, 3: 16, 6: 32, 0x0A0D0D0A: 28}
 _ETH_IP4, _ETH_IP6, _ETH_VLAN, _ETH_QINQ, _ETH_QINQ_OLD = 0x0800, 0x86DD, 0x8100, 0x88A8, 0x9100
 _U16 = struct.Struct(">H").unpack_from
 _IP4 = struct.Struct(">BBHHHBBH4s4s").unpack_from
@@ -96,6 +98,12 @@ class CaptureReader:
             return self._pcapng()
         raise InputError("not a packet capture (no pcap or pcapng magic number)")
 
+    def _damaged(self, frame_no: int, problem: str) -> None:
+        """Damage before any frame: the file is unusable (InputError). Later: keep what came before."""
+        if frame_no <= 1:
+            raise InputError(f"{problem}: the file is damaged or not a capture")
+        self.warnings.append(f"{problem}: the file is damaged there; analysed the {frame_no - 1} frames before it")
+
     def _truncated(self, frame_no: int) -> None:
         self.warnings.append(f"the capture ends in the middle of frame {frame_no}; analysed the frames before it")
 
@@ -117,7 +125,8 @@ class CaptureReader:
             sec, frac, caplen, origlen = rec(self._buf, self._pos)
             frame += 1
             if caplen > MAX_RECORD_BYTES:
-                raise InputError(f"frame {frame} claims {caplen} bytes, more than any capture holds: the file is damaged")
+                self._damaged(frame, f"frame {frame} claims {caplen} bytes, more than any capture holds")
+                return
             end = self._pos + 16 + caplen
             if end > len(self._buf) and not self._fill(16 + caplen):
                 self._truncated(frame)
@@ -143,17 +152,22 @@ class CaptureReader:
                 elif bom == b"\x1a\x2b\x3c\x4d":
                     endian = ">"
                 else:
-                    raise InputError("pcapng section header has no valid byte-order mark: the file is damaged")
+                    self._damaged(frame + 1, "a pcapng section header without a valid byte-order mark")
+                    return
                 interfaces = []
             btype, blen = struct.unpack_from(endian + "II", self._buf, self._pos)
             if blen < 12 or blen % 4 or blen > MAX_BLOCK_BYTES:
-                raise InputError(f"pcapng block of {blen} bytes after frame {frame}: the file is damaged")
+                self._damaged(frame + 1, f"a pcapng block of {blen} bytes after frame {frame}")
+                return
             if len(self._buf) - self._pos < blen and not self._fill(blen):
                 self._truncated(frame + 1)
                 return
             start = self._pos
             self._pos += blen
             body = start + 8
+            if blen < _MIN_BLOCK.get(btype, 12):
+                self._damaged(frame + 1, f"a pcapng block of type {btype} only {blen} bytes long")
+                return
             if btype == 1:  # Interface Description Block
                 if len(interfaces) >= MAX_INTERFACES:
                     raise InputError("pcapng declares too many interfaces: the file is damaged")
@@ -168,7 +182,8 @@ class CaptureReader:
                 frame += 1
                 data = body + 20
                 if caplen > blen - 32 or iface >= len(interfaces):
-                    raise InputError(f"frame {frame} does not fit its pcapng block or names no interface: the file is damaged")
+                    self._damaged(frame, f"frame {frame} does not fit its pcapng block or names no interface")
+                    return
                 linktype, scale = interfaces[iface]
                 if linktype not in SUPPORTED_LINKS:
                     continue
@@ -176,7 +191,8 @@ class CaptureReader:
             elif btype == 3:  # Simple Packet Block
                 frame += 1
                 if not interfaces:
-                    raise InputError("pcapng simple packet before any interface: the file is damaged")
+                    self._damaged(frame, "a pcapng simple packet before any interface")
+                    return
                 origlen = struct.unpack_from(endian + "I", self._buf, body)[0]
                 linktype = interfaces[0][0]
                 if linktype in SUPPORTED_LINKS:

@@ -14,7 +14,6 @@ import struct
 from dataclasses import dataclass, field
 
 import dpkt
-from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
 from tests.support.pki import Issued
@@ -208,6 +207,18 @@ class Flow:
             self.send(side, data, **kw)
         return self
 
+    def datagram(self, side: str, payload: bytes) -> Flow:
+        """One UDP datagram between the same two endpoints (SIP over UDP)."""
+        src, sport = self.ends[side]
+        dst, dport = self.ends["s" if side == "c" else "c"]
+        udp = dpkt.udp.UDP(sport=sport, dport=dport, data=payload)
+        udp.ulen = len(bytes(udp))
+        ip = dpkt.ip.IP(src=ipaddress.ip_address(src).packed, dst=ipaddress.ip_address(dst).packed,
+                        p=dpkt.ip.IP_PROTO_UDP, ttl=64, data=udp)
+        self.ts += 0.001
+        self.frames.append(Frame(self.ts, bytes(ip), 4))
+        return self
+
     def rst(self, side: str) -> Flow:
         self._packet(side, dpkt.tcp.TH_RST | dpkt.tcp.TH_ACK)
         return self
@@ -265,7 +276,3 @@ def write_pcapng(frames: list[Frame], linktype: int = LINK_ETHERNET, vlan: bool 
         ns = int(round(f.ts * 1e9))
         out.append(_block(6, struct.pack("<IIIII", 0, ns >> 32, ns & 0xFFFFFFFF, len(data), len(data)) + data))
     return b"".join(out)
-
-
-def pem_bundle(*issued: Issued) -> bytes:
-    return b"".join(i.cert.public_bytes(serialization.Encoding.PEM) for i in issued)
