@@ -109,7 +109,11 @@ def _opened(directory: Path | None) -> _Opened:
     if cached is not None and cached[0] == digest:
         return cached[1]
     folder = index.ensure(directory)
-    opened = _Opened(folder)
+    try:
+        opened = _Opened(folder)
+    except Exception:  # noqa: BLE001 - a damaged cache folder (disk full, hand edits) is rebuilt, not fatal
+        folder = index.build(directory, replace=True)[0]
+        opened = _Opened(folder)
     if cached is not None:
         cached[1].close()
     _state[key] = (digest, opened)

@@ -186,6 +186,17 @@ def test_article_change_triggers_rebuild(tmp_path, monkeypatch):
     search_mod.reset()
 
 
+def test_damaged_index_folder_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("HCDOCTOR_INDEX_DIR", str(tmp_path / "cache"))
+    search_mod.reset()
+    folder = index.ensure()
+    for seg in folder.glob("*.seg"):
+        seg.write_bytes(b"garbage")
+    hits = search_mod.search("webex app rings twice", 1)
+    assert hits[0].issue == "inbound-duplicate-toasts"
+    search_mod.reset()
+
+
 _WORKER = """
 import importlib, sys
 from kb import index
