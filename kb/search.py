@@ -6,6 +6,8 @@ Ranking has two parts:
   capture evidence, body), each with its own weight. Query words unknown to the
   index are replaced by the index words within one or two edits ("certficate
   unknwon"), at a discount.
+* Abbreviations and their long forms ("B2B", "business to business") stand in
+  for each other, also at a discount.
 * A bonus when the query contains one of an article's exact phrases (a log
   signature, or a code span of its evidence) verbatim, ignoring case and
   punctuation. The bonus grows with the phrase's length and shrinks with the
@@ -37,6 +39,26 @@ MAX_QUERY_TERMS = 300
 PHRASE_BONUS = 20.0  # per word of an exact phrase found in the query, before dividing by its spread
 FUZZY_DISCOUNT = 0.6
 SNIPPET_CHARS = 220
+SYNONYM_DISCOUNT = 0.7
+
+# Abbreviations and long forms people use for the same thing; either side found in a
+# query (as whole words) adds the other side's words at a discount.
+SYNONYMS = {
+    "business to business": "b2b",
+    "b2b": "business to business",
+    "cert": "certificate",
+    "certs": "certificates",
+    "cucm": "unified cm callmanager",
+    "ucm": "unified cm cucm callmanager",
+    "call manager": "unified cm cucm callmanager",
+    "communications manager": "unified cm cucm callmanager",
+    "unified cm": "cucm callmanager",
+    "mtls": "mutual tls",
+    "mutual tls": "mtls",
+    "application layer gateway": "alg inspection",
+    "alg": "application layer inspection",
+    "intrusion prevention": "ips",
+}
 
 
 @dataclass(frozen=True)
@@ -152,13 +174,17 @@ def search(query: str, limit: int = 5, directory: Path | None = None) -> list[Hi
 
 
 def _rank(opened: _Opened, query: str, limit: int) -> list[Hit]:
+    norm_query = " " + index.normalize_phrase(query) + " "
+    terms = _query_terms(query)
+    extra = " ".join(v for k, v in SYNONYMS.items() if f" {k} " in norm_query)
+    weighted = [(t, 1.0) for t in terms] + [(t, SYNONYM_DISCOUNT) for t in _query_terms(extra) if t not in terms]
     matched: set[str] = set()
     clauses = []
-    for term in _query_terms(query):
+    for term, weight in weighted:
         if term in opened.vocab:
-            variants, factor = (term,), 1.0
+            variants, factor = (term,), weight
         else:
-            variants, factor = opened.corrections(term), FUZZY_DISCOUNT
+            variants, factor = opened.corrections(term), weight * FUZZY_DISCOUNT
         for v in variants:
             matched.add(v)
             clauses += [wq.Term(f, v, boost=w * factor) for f, w in opened.fields_of.get(v, ())]
@@ -167,7 +193,6 @@ def _rank(opened: _Opened, query: str, limit: int) -> list[Hit]:
         for hit in opened.searcher.search(wq.Or(clauses), limit=None):
             scores[hit.docnum] = hit.score
 
-    norm_query = " " + index.normalize_phrase(query) + " "
     found_phrases: dict[int, list[tuple[float, str]]] = {}
     for docnum, doc in opened.docs.items():
         for norm, weight, orig in doc.phrases:

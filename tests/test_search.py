@@ -128,6 +128,12 @@ def test_stemming_matches_word_forms():
     assert inflected.issue == plain.issue
 
 
+def test_abbreviations_stand_in_for_long_forms():
+    hits = search_mod.search("calls follow our business-to-business rules", 5)
+    assert any("**B2B**" in h.snippet or "**our B2B**" in h.snippet for h in hits)
+    assert search_mod.search("cucm drops big invites", 1)[0].issue == "bidir-ucm-max-message-size"
+
+
 @pytest.mark.parametrize("query", ["", "   \n\t"])
 def test_empty_query_is_refused(query):
     with pytest.raises(InputError):
