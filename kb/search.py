@@ -1,6 +1,6 @@
 """Ranked search over the articles for symptom text or pasted log/config/trace lines.
 
-Ranking has two parts:
+Ranking adds up three things:
 
 * BM25F over the article fields (title, symptoms, log signatures, config and
   capture evidence, body), each with its own weight. Query words unknown to the
@@ -40,6 +40,7 @@ PHRASE_BONUS = 20.0  # per word of an exact phrase found in the query, before di
 FUZZY_DISCOUNT = 0.6
 SNIPPET_CHARS = 220
 SYNONYM_DISCOUNT = 0.7
+FUZZY_CACHE_MAX = 4096  # a long-running bot sees endless new misspellings; start over past this
 
 # Abbreviations and long forms people use for the same thing; either side found in a
 # query (as whole words) adds the other side's words at a discount.
@@ -108,6 +109,8 @@ class _Opened:
     def corrections(self, term: str) -> tuple[str, ...]:
         """Index words within one edit (two for longer words) sharing the first letter."""
         if term not in self.fuzzy_cache:
+            if len(self.fuzzy_cache) >= FUZZY_CACHE_MAX:
+                self.fuzzy_cache.clear()
             found: tuple[str, ...] = ()
             if len(term) >= 4 and term.isalpha():
                 maxdist = 1 if len(term) <= 5 else 2
@@ -120,8 +123,9 @@ class _Opened:
         return self.fuzzy_cache[term]
 
 
-_lock = threading.Lock()
-_state: dict[str, object] = {}
+_lock = threading.Lock()  # one query at a time per process: Whoosh searchers are not shared safely
+_state: dict[str, tuple[str, _Opened]] = {}  # articles folder -> (its digest, the opened index)
+_analyzer = index.analyzer()
 
 
 def _opened(directory: Path | None) -> _Opened:
@@ -152,7 +156,7 @@ def reset() -> None:
 
 def _query_terms(text: str) -> list[str]:
     seen: dict[str, None] = {}
-    for tok in index.analyzer()(text):
+    for tok in _analyzer(text):
         seen.setdefault(tok.text, None)
         if len(seen) >= MAX_QUERY_TERMS:
             break
