@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from rq import Worker
+
 import checks
 import kb
 from bot import replies
@@ -354,6 +356,7 @@ class RQJobs:
 
 def _warm(ctx: Context) -> None:
     try:
+        kb.articles()  # parsing every article's YAML costs about a second, once per process
         kb.search("tls handshake", 1)
         ctx.client.me()
     except Exception:  # warming is an optimisation; the real job reports real failures
@@ -367,9 +370,30 @@ def runner(settings: Settings) -> ThreadJobs | RQJobs:
 _worker_ctx: Context | None = None
 
 
-def run_task(task: Task) -> None:
-    """Entry point of an ``rq worker`` job: settings come from the worker's own environment."""
+def _context_from_env() -> Context:
     global _worker_ctx
     if _worker_ctx is None:
         _worker_ctx = Context(Settings.from_env())
-    execute(_worker_ctx, task)
+    return _worker_ctx
+
+
+def run_task(task: Task) -> None:
+    """Entry point of an ``rq worker`` job: settings come from the worker's own environment."""
+    execute(_context_from_env(), task)
+
+
+class WarmWorker(Worker):
+    """``rq worker -w bot.jobs.WarmWorker``: an RQ worker whose forked jobs start warm.
+
+    A plain ``rq worker`` forks a fresh work horse per job from a parent that has
+    imported nothing of ours, so every job pays for importing the SDK, parsing the
+    articles and opening the index (about a second). This parent does that once, and
+    learns the bot's id; its HTTP connections are closed before any fork so no two
+    jobs ever share a socket.
+    """
+
+    def work(self, *args, **kwargs):
+        ctx = _context_from_env()
+        _warm(ctx)
+        ctx.client.close()
+        return super().work(*args, **kwargs)

@@ -54,7 +54,7 @@ from typing import Any, TypeVar
 import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from bot.settings import EDIT_LIMIT, MESSAGE_LIMIT_BYTES
 from bot.signature import HEADER, sign
@@ -235,6 +235,7 @@ class Sandbox:
         self._seq += 1
         msg["_seq"] = self._seq
         msg.setdefault("_seq_created", self._seq)
+        msg.setdefault("_t", time.monotonic())  # creation time, for latency measurements in-process
         self.messages[msg["id"]] = msg
         self._changed.notify_all()
 
@@ -547,6 +548,15 @@ def create_sandbox_app(sandbox: Sandbox | None = None, bot_webhook_url: str | No
             found = next((p for p in sb.people.values() if email.lower() in (e.lower() for e in p["emails"])), None)
         return found or sb.add_person(email, email.split("@")[0].title())
 
+    @app.post("/_sandbox/rooms")
+    def http_room():
+        body = request.get_json(silent=True) or {}
+        kind = body.get("type", "direct")
+        if kind not in ("direct", "group"):
+            return _error(400, "type must be direct or group")
+        members = [person_by_email(e) for e in body.get("emails") or ()]
+        return jsonify(sb.add_room(body.get("title") or "Sandbox", kind, members))
+
     @app.post("/_sandbox/say")
     def http_say():
         form = request.form if request.mimetype == "multipart/form-data" else (request.get_json(silent=True) or {})
@@ -571,7 +581,8 @@ def create_sandbox_app(sandbox: Sandbox | None = None, bot_webhook_url: str | No
     @app.get("/_sandbox/feed")
     def http_feed():
         items = sb.feed(request.args.get("roomId", ""), int(request.args.get("after", 0)))
-        return jsonify(items=[dict(_public(m, root()), seq=m["_seq"], edits=m.get("_edits", 0)) for m in items])
+        return jsonify(items=[dict(_public(m, root()), seq=m["_seq"], edits=m.get("_edits", 0), t=m["_t"])
+                              for m in items])
 
     return app
 
@@ -581,11 +592,18 @@ def mount(bot_app, sandbox_app, prefix: str = "/webex"):
     return DispatcherMiddleware(bot_app, {prefix: sandbox_app})
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access-log line per request: tests and the benchmark make thousands of them."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 class ServerThread:
     """A real threaded WSGI server on a loopback port, in a daemon thread; ``url`` has no trailing slash."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        self.server = make_server(host, port, app, threaded=True)
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
+        self.server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler if quiet else None)
         self.server.daemon_threads = True
         self.host, self.port = host, self.server.server_port
         self.url = f"http://{host}:{self.port}"
@@ -607,5 +625,30 @@ class ServerThread:
         self.stop()
 
 
-def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> ServerThread:
-    return ServerThread(app, host, port).start()
+def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, quiet: bool = True) -> ServerThread:
+    return ServerThread(app, host, port, quiet).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bot.sandbox --port P``: the stand-in API alone, e.g. in its own process for the benchmark."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bot.sandbox", description=main.__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8081)
+    ap.add_argument("--token", default=DEFAULT_TOKEN)
+    ap.add_argument("--secret", default=DEFAULT_SECRET)
+    ap.add_argument("--webhook-url", help="register the bot's webhooks to this URL at start")
+    args = ap.parse_args(argv)
+    app = create_sandbox_app(Sandbox(token=args.token, secret=args.secret), args.webhook_url)
+    server = ServerThread(app, args.host, args.port)
+    print(f"sandbox Webex API on {server.url}/v1/", flush=True)
+    try:
+        server.server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m bot.sandbox`
+    raise SystemExit(main())

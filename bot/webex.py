@@ -135,6 +135,11 @@ class WebexClient:
                 self.sleep(_backoff(attempt))
         raise AssertionError("unreachable")  # the loop always returns or raises
 
+    def close(self) -> None:
+        """Drop pooled connections (the cached identity stays); the next call opens new ones."""
+        self._http.close()
+        self.api._session._req_session.close()
+
     # -- reading ---------------------------------------------------------------------------------
     def me(self) -> dict:
         """The bot's own person record, fetched once per process (its id tells our own messages apart)."""

@@ -60,7 +60,9 @@ def _workers(settings, count: int, log_dir: Path) -> list[subprocess.Popen]:
     procs = []
     for n in range(count):
         out = open(log_dir / f"worker-{n}.log", "wb")
-        procs.append(subprocess.Popen([*rq.split(), "worker", "--url", settings.redis_url, settings.queue_name],
+        # the Procfile's plain `rq worker`, and the warm variant (bot.jobs.WarmWorker) beside it
+        kind = ["-w", "bot.jobs.WarmWorker"] if n % 2 else []
+        procs.append(subprocess.Popen([*rq.split(), "worker", *kind, "--url", settings.redis_url, settings.queue_name],
                                       env=env, stdout=out, stderr=subprocess.STDOUT))
     return procs
 
