@@ -48,17 +48,22 @@
       const body = document.createElement("div");
       body.className = "body";
       el.append(who, body);
+      // a thread is its first message with the replies under it, as Webex clients draw them
       const parent = item.parentId && nodes.get(item.parentId);
       if (parent) {
-        let box = parent.querySelector(":scope > .replies");
+        const wrap = parent.closest(".thread");
+        let box = wrap.querySelector(":scope > .replies");
         if (!box) {
           box = document.createElement("div");
           box.className = "replies";
-          parent.appendChild(box);
+          wrap.appendChild(box);
         }
         box.appendChild(el);
       } else {
-        $("#thread").appendChild(el);
+        const wrap = document.createElement("div");
+        wrap.className = "thread";
+        wrap.appendChild(el);
+        $("#thread").appendChild(wrap);
       }
       nodes.set(item.id, el);
     }
