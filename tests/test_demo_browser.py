@@ -30,9 +30,6 @@ LOG_LINE = ('2026-11-30T09:14:03.221+01:00 expe tvcs: Event="Inbound TLS Negotia
             'Src-ip="127.10.0.1" Src-port="41000" Dst-ip="127.20.0.1" Dst-port="5062" '
             'Detail="sslv3 alert certificate unknown" Protocol="TLS" Level="1" UTCTime="2026-11-30 08:14:03,221"\n')
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (scripts/setup.sh installs it)")
-
-
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory) -> Path:
     """Webex (127.10.0.1) to the Expressway-E (127.20.0.1:5062): a real handshake where the E sends its leaf alone."""
@@ -56,6 +53,7 @@ def demo():
 
 @pytest.fixture(scope="module")
 def page(demo):
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: bash scripts/setup.sh installs it"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(viewport={"width": 1100, "height": 900})
