@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import sys
 import threading
@@ -169,8 +170,9 @@ def file(cid: str):
         return jsonify(status="not found"), 404
     # only pictures are shown in the page; anything else (a visitor's upload included) is a download
     disposition = "inline" if c.content_type in IMAGE_TYPES else "attachment"
+    name = re.sub(r'[\x00-\x1f"\\]', "_", c.name)  # a visitor names their files; keep the header well-formed
     return Response(c.data, content_type=c.content_type,
-                    headers={"Content-Disposition": f'{disposition}; filename="{c.name}"',
+                    headers={"Content-Disposition": f'{disposition}; filename="{name}"',
                              "X-Content-Type-Options": "nosniff"})
 
 

@@ -235,3 +235,7 @@ def test_files_are_offered_pictures_inline_others_as_downloads(demo, chat):
     assert resp.headers["Content-Disposition"].startswith("attachment")
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert requests.get(demo.url + "/demo/files/nope", timeout=5).status_code == 404
+    odd = chat.say("", file=('a"b\\c.txt', b"x"))
+    chat.replies_to(odd["id"], bool)
+    url = chat.items[odd["id"]]["files"][0]["url"]
+    assert requests.get(demo.url + url, timeout=5).headers["Content-Disposition"] == 'attachment; filename="a_b_c.txt"'
