@@ -24,6 +24,7 @@ MAX_TIMELINES = 5
 MAX_EVIDENCE_PER_CODE = 4
 MAX_PENDING = 2_000  # pending searches / CPL decisions / SRV answers kept
 EVIDENCE_CHARS = 400
+DNS_ANSWER_WINDOW_LINES = 40  # an SRV answer this close after a query is taken as its answer
 
 MTLS_PORT = "5062"
 # Detail text of a TLS failure -> (observation code, the direction in which it means that).
@@ -44,6 +45,49 @@ _SEARCH_ALIAS = re.compile(r"alias '([^']*)'")
 _ADDR = re.compile(r"'((?:\d{1,3}\.){3}\d{1,3}|\[?[0-9A-Fa-f:]+\]?):(\d{1,5})'")
 _SUMMARY = re.compile(r"^(Receive|Sending|Send) (Request|Response) (?:Method=(\w+)|Code=(\d{3}))")
 _SUMMARY_FIELD = re.compile(r"(Method|CSeq|Call-ID|Request-URI|To|Code|Local-SessionID|Remote-SessionID|Msg-Hash)=([^,]*)")
+
+
+_HEADER = re.compile(rb"^(call-id|i|cseq|contact|m|route|warning|session-id|to|t)[ \t]*:[ \t]*([^\r\n]*)", re.M | re.I)
+_COMPACT = {"i": "call-id", "m": "contact", "t": "to"}
+_START = re.compile(rb"^(?:([A-Z]{3,10}) (\S+) SIP/2\.0|SIP/2\.0 (\d{3})\b)")
+_AUDIO_LINE = re.compile(rb"^m=audio[ \t]+(\d+)[^\r\n]*", re.M)
+_USUAL_PAYLOADS = frozenset({b"0", b"8", b"9"})  # static PCMU, PCMA, G722
+
+
+def peek_sip(sip: bytes) -> tuple[str | None, int | None, str, dict] | None:
+    """Start line and the few headers the call rules follow (Call-ID, CSeq, Contact, Route, Warning,
+    Session-ID, To), read with one regex pass. Most logged SIP messages need nothing more; the ones
+    whose SDP or Reason matter go through ``checks.parsers.sip.parse_message`` (``needs_full_parse``)."""
+    m = _START.match(sip)
+    if not m:
+        return None
+    head = sip[: sip.find(b"\r\n\r\n") if b"\r\n\r\n" in sip else len(sip)]
+    headers: dict = {}
+    for name, value in _HEADER.findall(head):
+        key = name.decode("ascii").lower()
+        key = _COMPACT.get(key, key)
+        text = value.decode("utf-8", "replace").strip()
+        if key == "route":
+            headers.setdefault("route", []).append(text)
+        else:
+            headers.setdefault(key, text)
+    method = m.group(1).decode("ascii") if m.group(1) else None
+    status = int(m.group(3)) if m.group(3) else None
+    ruri = m.group(2).decode("utf-8", "replace") if m.group(2) else ""
+    return method, status, ruri, headers
+
+
+def needs_full_parse(sip: bytes, method: str | None, status: int | None) -> bool:
+    """Whether the shared SIP rules (``checks.sipcalls``) could say anything about this message: an SDP
+    whose audio line lacks the usual G.711/G.722 payloads or is declined, an INVITE without SDP
+    (the offer then comes in the answer), a BYE with a Reason, a 488. Healthy call setup is skipped."""
+    if status == 488 or (method == "BYE" and b"Reason" in sip) or (method == "INVITE" and b"m=audio" not in sip):
+        return True
+    for m in _AUDIO_LINE.finditer(sip):
+        line = m.group(0).split()
+        if m.group(1) == b"0" or not _USUAL_PAYLOADS.intersection(line[3:]):
+            return True
+    return False
 
 
 def _clock(ts: str) -> str:
@@ -127,7 +171,7 @@ class LogObserver:
     def add(self, rec: Record) -> None:
         self.records += 1
         text = rec.text
-        if rec.sip is not None or "SIP-Start" in rec.fields:
+        if rec.sip is not None or rec.extra:
             self._sip_block(rec)
             return
         if "TLS Negotiation Error" in text:
@@ -244,14 +288,14 @@ class LogObserver:
 
     # -- DNS -------------------------------------------------------------------------------
     def _dns(self, rec: Record) -> None:
-        detail = rec.get("Detail")
-        if detail.startswith("Sending DNS query"):
-            if rec.get("Type").upper().startswith("SRV"):
+        text = rec.text
+        if "Sending DNS query" in text:
+            if "SRV" in text and _USER_DOMAIN_SRV.match(rec.get("Name")):
                 self.last_srv = rec
-        elif detail.startswith("Resolved hostname to") and self.last_srv is not None:
-            name = self.last_srv.get("Name")
-            if _USER_DOMAIN_SRV.match(name) and ("Port:'5061'" in detail or ":5061'" in detail):
-                for ip, port in _ADDR.findall(detail):
+        elif "Resolved hostname to" in text and self.last_srv is not None and ":5061'" in text:
+            # the answer has no query id: take it as the user-domain query's when it follows closely
+            if rec.line - self.last_srv.line <= DNS_ANSWER_WINDOW_LINES:
+                for ip, port in _ADDR.findall(rec.get("Detail") or text):
                     if port == "5061":
                         self._pend(self.srv_5061, ip, (self.last_srv, rec))
 
@@ -329,25 +373,32 @@ class LogObserver:
         self._sip_status(rec, seen)
 
     def _sip_block(self, rec: Record) -> None:
-        from checks.parsers.sip import parse_message
-        from kb.errors import InputError
-
-        received = self._direction(rec)
-        remote = f"{rec.get('Src-ip')}:{rec.get('Src-port')}" if received else f"{rec.get('Dst-ip')}:{rec.get('Dst-port')}"
         if rec.sip is None:
             return
-        try:
-            msg = parse_message(rec.sip)
-        except InputError:
+        peeked = peek_sip(rec.sip)
+        if peeked is None:
             return
-        warning = msg.header("warning") or ""
+        method, status, ruri, headers = peeked
+        message = None
+        if needs_full_parse(rec.sip, method, status):
+            from checks.parsers.sip import parse_message
+            from kb.errors import InputError
+
+            try:
+                message = parse_message(rec.sip)
+            except InputError:
+                message = None
+        received = self._direction(rec)
+        remote = f"{rec.get('Src-ip')}:{rec.get('Src-port')}" if received else f"{rec.get('Dst-ip')}:{rec.get('Dst-port')}"
+        cseq = headers.get("cseq", "").split()
         seen = SipSeen(
             file=self.file, line=rec.sip_line or rec.line, order=self.calls.next_order(), time=rec.time,
-            received=received, remote=remote, local_port=rec.get("Local-port"), call_id=msg.call_id or "",
-            method=msg.method, status=msg.status, cseq_method=msg.cseq_method or "",
-            session_ids=session_ids(msg.header("session-id")), contact=msg.contact or "", routes=msg.routes,
-            warning=warning, request_uri=msg.request_uri or "", to_uri=msg.header("to") or "",
-            text=msg.start_line, message=msg, full=True, epoch=epoch(rec.time),
+            received=received, remote=remote, local_port=rec.get("Local-port"), call_id=headers.get("call-id", ""),
+            method=method, status=status, cseq_method=cseq[-1].upper() if cseq else "",
+            session_ids=session_ids(headers.get("session-id")), contact=headers.get("contact", ""),
+            routes=tuple(headers.get("route", ())), warning=headers.get("warning", ""), request_uri=ruri,
+            to_uri=headers.get("to", ""), text=rec.sip.split(b"\r\n", 1)[0].decode("utf-8", "replace"),
+            message=message, full=True, epoch=epoch(rec.time),
         )
         self._sip_message(rec, seen, rec.get("Msg-Hash"))
         self._sip_status(rec, seen)

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 # A line is held back until its newline arrives, but never more than this: beyond it the
 # text is scanned as one long line (a PDF paste, or a hostile 10 MB line).
@@ -48,11 +49,13 @@ MARKERS: tuple[bytes, ...] = (
     b"CPL: <",
     b"Search Completed",
     b"Call Rejected",
-    b", CSeq=",              # network.sip INFO summaries: Receive Request Method=INVITE, CSeq=1, ...
     b"SIPMSG:",
     b"Socket failure",       # pasted Control Hub connectivity-test output
     b"No DNS addresses found",
 )
+# network.sip INFO summaries (Receive Request Method=INVITE, CSeq=1, ...): read only while the log
+# has shown no SIPMSG block, because the DEBUG block of the same message says everything they say.
+SUMMARY_MARKER = b", CSeq="
 
 _TS = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
 _RECORD_START = re.compile(rb"(?:<\d{1,3}>)?" + _TS)
@@ -73,7 +76,9 @@ class Record:
 
     ``line`` is the 1-based line of the record's header; ``text`` its header text (the whole
     record for single-line records). ``sip`` is the de-framed SIP text of a ``SIPMSG:`` block
-    (CRLF line ends, as on the wire), and ``sip_line`` the line its start line sits on.
+    (CRLF line ends, as on the wire), and ``sip_line`` the line its start line sits on. The
+    name="value" pairs are split only when first asked for (most records are only tested
+    for a substring).
     """
 
     line: int
@@ -81,9 +86,22 @@ class Record:
     time: str = ""
     host: str = ""
     process: str = ""
-    fields: Mapping[str, str] = field(default_factory=dict)
+    body: str = ""
+    extra: tuple[tuple[str, str], ...] = ()
     sip: bytes | None = None
     sip_line: int = 0
+
+    @cached_property
+    def fields(self) -> Mapping[str, str]:
+        fields: dict[str, str] = {}
+        for key, value in _PAIR.findall(self.body):
+            fields.setdefault(key, value.strip())
+        if "Detail" in fields:
+            dm = (_DETAIL_GREEDY if "CPL:" in self.body else _DETAIL_LAZY).search(self.body)
+            if dm:
+                fields["Detail"] = dm.group(1).strip()
+        fields.update(self.extra)
+        return fields
 
     @property
     def module(self) -> str:
@@ -109,30 +127,17 @@ def decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def parse_record(text: str, line: int = 0) -> Record:
-    """Split one record's text into its syslog prefix and its name="value" pairs (values trimmed)."""
+def parse_record(text: str, line: int = 0, **more) -> Record:
+    """Split one record's text into its syslog prefix and the rest (pairs are split lazily)."""
     m = _PREFIX.match(text)
     time = host = process = ""
     body = text
     if m:
         time, host = m.group("ts"), m.group("host")
-        tags = [t.strip().rstrip(":") for t in m.group("tags").split()]
-        process = tags[-1] if tags else ""
+        tags = m.group("tags").split()
+        process = tags[-1].rstrip(":") if tags else ""
         body = text[m.end():]
-    fields: dict[str, str] = {}
-    for key, value in _PAIR.findall(body):
-        fields.setdefault(key, value.strip())
-    if "Detail" in fields:
-        dm = (_DETAIL_GREEDY if "CPL:" in body else _DETAIL_LAZY).search(body)
-        if dm:
-            fields["Detail"] = dm.group(1).strip()
-    return Record(line=line, text=text.strip(), time=time, host=host, process=process, fields=fields)
-
-
-def _line_bounds(buf: bytes, pos: int) -> tuple[int, int]:
-    start = buf.rfind(b"\n", 0, pos) + 1
-    end = buf.find(b"\n", pos)
-    return start, (len(buf) if end < 0 else end)
+    return Record(line=line, text=text.strip(), time=time, host=host, process=process, body=body, **more)
 
 
 def _record_bounds(buf: bytes, start: int, end: int, pos: int) -> tuple[int, int]:
@@ -149,43 +154,72 @@ def _record_bounds(buf: bytes, start: int, end: int, pos: int) -> tuple[int, int
     return rec_start, rec_end
 
 
-def _sip_block(buf: bytes, marker_line_end: int, final: bool) -> tuple[int, bytes | None] | None:
-    """End offset and SIP text of the block after a ``SIPMSG:`` line; None when it is not all in ``buf``.
+_NEXT_RECORD = re.compile(rb"\n(?:<\d{1,3}>)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def _sip_block(buf: bytes, marker_line_end: int, final: bool) -> tuple[int, bytes] | None:
+    """End offset and raw framed text of the block after a ``SIPMSG:`` line; None when it is not all in ``buf``.
 
     Framing (formats.md 1.3): the SIP lines follow, each prefixed with one space and the first
-    with `` |``; the block ends at a line whose text ends with ``|`` or before the next syslog record.
+    with `` |``; the block ends at a line whose text ends with ``|`` or before the next syslog
+    record. Found with C-speed searches; the text is de-framed only if the message matters.
     """
     pos = marker_line_end + 1
     limit = min(len(buf), pos + MAX_SIP_BLOCK_BYTES)
-    lines: list[bytes] = []
-    first = True
-    while pos < limit:
-        nl = buf.find(b"\n", pos, limit)
-        if nl < 0:
-            if not final and limit == len(buf):
-                return None  # the block continues in the next chunk
-            return limit, None  # too big or cut off: skip it
-        raw = buf[pos:nl].rstrip(b"\r")
-        if not first and _RECORD_START.match(raw):
-            return pos, b"\r\n".join(lines) + b"\r\n" if lines else None
-        text = raw[1:] if raw.startswith(b" ") else raw
-        if first:
-            text = text.lstrip()
-            if text.startswith(b"|"):
-                text = text[1:]
-            first = False
-            if text.endswith(b"|") and lines == [] and len(text) > 1 and b"SIP/2.0" in text[:-1]:
-                return nl + 1, text[:-1] + b"\r\n"
-        elif text.rstrip().endswith(b"|"):
-            last = text.rstrip()[:-1]
-            if last.strip():
-                lines.append(last)
-            return nl + 1, b"\r\n".join(lines) + b"\r\n"
-        lines.append(text)
-        pos = nl + 1
-    if not final and limit == len(buf):
+    first_end = buf.find(b"\n", pos, limit)
+    if first_end < 0:
+        return None if not final and limit == len(buf) else (limit, b"")
+    bar = buf.find(b"|\n", first_end, limit)
+    if bar < 0 and first_end > pos and buf[first_end - 1:first_end] == b"|" and b"SIP/2.0" in buf[pos:first_end]:
+        bar = first_end - 1  # flattened or one-line block: '|...|' on the first line
+    nxt = _NEXT_RECORD.search(buf, first_end, bar if bar >= 0 else limit)
+    if nxt is not None:
+        return nxt.start() + 1, buf[pos:nxt.start()]
+    if bar < 0:
+        if not final and limit == len(buf):
+            return None  # the block continues in the next chunk
+        return limit, b""  # too big or cut off: skip it
+    return bar + 2, buf[pos:bar]
+
+
+# SIP messages no Hybrid Call rule reads (registrations, keepalives, presence) are not parsed.
+SIP_METHODS_KEPT = (b"INVITE", b"ACK", b"BYE", b"CANCEL", b"UPDATE", b"PRACK")
+
+
+def sip_text(framed: bytes) -> bytes | None:
+    """The SIP message of a framed block (CRLF line ends), or None when no rule needs it."""
+    text = framed.lstrip()
+    if text.startswith(b"|"):
+        text = text[1:]
+    if text.startswith(b"SIP/2.0"):
+        cseq = text.find(b"\n CSeq:")
+        if cseq < 0:
+            cseq = text.find(b"\nCSeq:")
+        line = text[cseq:text.find(b"\n", cseq + 2)] if cseq >= 0 else b""
+        if not any(m in line for m in SIP_METHODS_KEPT):
+            return None
+    elif not text.startswith(SIP_METHODS_KEPT):
         return None
-    return limit, None
+    text = text.replace(b"\r", b"").replace(b"\n ", b"\n").rstrip(b"|")
+    if text.endswith(b"\n"):
+        text = text[:-1]
+    return text.replace(b"\n", b"\r\n") + b"\r\n"
+
+
+def relevant(raw: bytes) -> bool:
+    """Cheap byte test of a marker line: is it one a rule or a timeline reads?
+
+    TCP lines matter on the Mutual TLS port, or when a connection failed (any port: the
+    outbound DNS fault connects to 5061); DNS lines when they query SRV for a Webex user's
+    domain or answer with port 5061; SIP summaries only for call-setup methods.
+    """
+    if b"TCP Conne" in raw:
+        return b"5062" in raw or b"Connection Failed" in raw
+    if b"network.dns" in raw:
+        return b":5061'" in raw or (b"SRV" in raw and (b".call.ciscospark.com" in raw or b".calls.webex.com" in raw))
+    if SUMMARY_MARKER in raw:
+        return any(b"Method=" + m in raw for m in SIP_METHODS_KEPT)
+    return True
 
 
 class LogScanner:
@@ -197,6 +231,7 @@ class LogScanner:
         self._line = 1  # line number of self._buf[0]
         self.long_lines = 0
         self.skipped_sip_blocks = 0
+        self.sip_blocks = 0
         self.bytes_seen = 0
 
     def feed(self, chunk: bytes) -> list[Record]:
@@ -217,7 +252,8 @@ class LogScanner:
 
     def _scan(self, buf: bytes, cut: int, final: bool) -> list[Record]:
         hits: set[int] = set()
-        for marker in self.markers:
+        markers = self.markers if self.sip_blocks else self.markers + (SUMMARY_MARKER,)
+        for marker in markers:
             i = buf.find(marker, 0, cut)
             while i >= 0:
                 hits.add(i)
@@ -230,17 +266,21 @@ class LogScanner:
         for pos in sorted(hits):
             if pos < done:
                 continue
-            start, end = _line_bounds(buf, pos)
-            line += buf.count(b"\n", counted, start)
-            counted = start
+            start = buf.rfind(b"\n", 0, pos) + 1
+            end = buf.find(b"\n", pos)
+            if end < 0:
+                end = len(buf)
             if end - start > _LONG_LINE:
+                line += buf.count(b"\n", counted, start)
+                counted = start
                 rs, re_ = _record_bounds(buf, start, end, pos)
-                text = decode(buf[rs:re_])
-                records.append(parse_record(text, line))
+                records.append(parse_record(decode(buf[rs:re_]), line))
                 done = re_
                 continue
             raw = buf[start:end]
             if b"SIPMSG:" in raw:
+                line += buf.count(b"\n", counted, start)
+                counted = start
                 got = self._sip_record(buf, start, end, line, final)
                 if got is None:  # the block is not complete yet: read it again with the next chunk
                     keep_from = self._header_start(buf, start)
@@ -250,8 +290,13 @@ class LogScanner:
                     records.append(rec)
                 done = max(block_end, end)
                 continue
-            records.append(parse_record(decode(raw), line))
             done = end
+            if SUMMARY_MARKER in raw and self.sip_blocks:
+                continue  # the DEBUG block of the same message carries everything, and more
+            if relevant(raw):
+                line += buf.count(b"\n", counted, start)
+                counted = start
+                records.append(parse_record(decode(raw), line))
         keep_from = min(keep_from, cut)
         self._line += buf.count(b"\n", 0, keep_from)
         self._buf = buf[keep_from:]
@@ -264,25 +309,26 @@ class LogScanner:
     def _sip_record(self, buf: bytes, start: int, end: int, line: int, final: bool) -> tuple[Record | None, int] | None:
         raw = buf[start:end]
         if raw.strip() == b"SIPMSG:":
-            head_start = self._header_start(buf, start)
-            header = decode(buf[head_start:max(head_start, start - 1)])
-            header_line = line - 1
             got = _sip_block(buf, end, final)
             if got is None:
                 return None
-            block_end, sip = got
-            if sip is None:
+            block_end, framed = got
+            self.sip_blocks += 1
+            if not framed:
                 self.skipped_sip_blocks += 1
-            rec = parse_record(header, header_line)
-            return Record(line=rec.line, text=rec.text, time=rec.time, host=rec.host, process=rec.process,
-                          fields=rec.fields, sip=sip, sip_line=line + 1), block_end
+                return None, block_end
+            sip = sip_text(framed)
+            if sip is None:
+                return None, block_end
+            head_start = self._header_start(buf, start)
+            rec = parse_record(decode(buf[head_start:max(head_start, start - 1)]), line - 1, sip=sip, sip_line=line + 1)
+            return rec, block_end
         # flattened block (web pages): header, 'SIPMSG:' and the start line on one line
         text = decode(raw)
         head, _, rest = text.partition("SIPMSG:")
-        rec = parse_record(head, line)
         start_line = rest.strip().lstrip("|").split(" Via:", 1)[0].strip()
-        return Record(line=line, text=text.strip(), time=rec.time, host=rec.host, process=rec.process,
-                      fields={**rec.fields, "SIP-Start": start_line}, sip=None, sip_line=line), end
+        rec = parse_record(head, line, extra=(("SIP-Start", start_line),), sip_line=line)
+        return rec, end
 
 
 def scan(chunks: Iterable[bytes], markers: Iterable[bytes] = MARKERS) -> Iterator[Record]:
