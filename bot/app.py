@@ -7,9 +7,8 @@ import time, so tests build as many independent apps as they like.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from flask import Flask, jsonify
@@ -31,23 +30,10 @@ class BotState:
     settings: Settings
     allow: AllowList
     jobs: ThreadJobs | RQJobs
-    bot_id: str = ""
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    bot_id: str = ""  # learned off the request path; lets the handler drop our own echoes early
 
-    def learn_identity(self) -> None:
-        """Learn the bot's person id off the request path, so the handler can drop our own echoes early.
-
-        Jobs check the id again themselves; this only saves them the work.
-        """
-        def fetch() -> None:
-            try:
-                from bot.webex import WebexClient
-
-                self.bot_id = WebexClient(self.settings).me().get("id", "")
-            except Exception:
-                log.warning("could not learn the bot's id yet; jobs will check it", exc_info=True)
-
-        threading.Thread(target=fetch, name="hcdoctor-identity", daemon=True).start()
+    def learned(self, bot_id: str) -> None:
+        self.bot_id = bot_id
 
 
 def _settings(config: Settings | Mapping[str, Any] | None) -> tuple[Settings, dict[str, Any]]:
@@ -71,8 +57,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     if not settings.webhook_secret:
         log.warning("WEBEX_WEBHOOK_SECRET is not set: every webhook will be refused with 403")
     if settings.access_token:
-        state.learn_identity()
-        jobs.warm()
+        jobs.warm(state.learned)  # jobs check the id again themselves; this only saves them the work
 
     from bot import webhook
 

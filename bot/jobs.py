@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,9 +314,9 @@ class ThreadJobs:
             with self._count_lock:
                 self.in_flight -= 1
 
-    def warm(self) -> None:
-        """Build the search index and learn the bot's id before the first question arrives."""
-        self.pool.submit(_warm, self.ctx)
+    def warm(self, on_identity: Callable[[str], None] | None = None) -> None:
+        """Load the articles, open the index and learn the bot's id before the first question arrives."""
+        self.pool.submit(_warm, self.ctx, on_identity)
 
     def healthy(self) -> bool:
         return True
@@ -333,6 +334,7 @@ class RQJobs:
         import redis
         from rq import Queue
 
+        self.settings = settings
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.seen = RedisSeen(self.redis, settings.dedupe_ttl)
         self.queue = Queue(settings.queue_name, connection=self.redis)
@@ -341,8 +343,10 @@ class RQJobs:
         self.queue.enqueue("bot.jobs.run_task", task, job_id=task.job_id, job_timeout=JOB_TIMEOUT,
                            result_ttl=600, failure_ttl=7 * 24 * 3600, description=f"{task.kind} {task.id}")
 
-    def warm(self) -> None:
-        """Nothing to warm in the web process: the workers build their own index."""
+    def warm(self, on_identity: Callable[[str], None] | None = None) -> None:
+        """Only learn the bot's id here (off the request path); the workers warm themselves."""
+        threading.Thread(target=_learn_identity, args=(Context(self.settings), on_identity),
+                         name="hcdoctor-identity", daemon=True).start()
 
     def healthy(self) -> bool:
         try:
@@ -354,13 +358,23 @@ class RQJobs:
         self.redis.close()
 
 
-def _warm(ctx: Context) -> None:
+def _learn_identity(ctx: Context, on_identity: Callable[[str], None] | None) -> None:
+    try:
+        me = ctx.client.me()
+    except Exception:  # an optimisation only: every job checks the id itself
+        log.warning("could not learn the bot's id yet; jobs will check it", exc_info=True)
+        return
+    if on_identity is not None:
+        on_identity(me.get("id", ""))
+
+
+def _warm(ctx: Context, on_identity: Callable[[str], None] | None = None) -> None:
     try:
         kb.articles()  # parsing every article's YAML costs about a second, once per process
         kb.search("tls handshake", 1)
-        ctx.client.me()
     except Exception:  # warming is an optimisation; the real job reports real failures
         log.warning("warm-up failed", exc_info=True)
+    _learn_identity(ctx, on_identity)
 
 
 def runner(settings: Settings) -> ThreadJobs | RQJobs:

@@ -75,7 +75,7 @@ def test_the_bots_own_message_is_ignored(h):
     room = h.direct(ann)
     h.sandbox.say(h.sandbox.bot, room, "help")  # as if the bot had written it
     h.idle()
-    assert h.answers(room) == [] or all(a["text"] == "help" for a in h.answers(room))
+    assert [a["text"] for a in h.answers(room)] == ["help"]  # only the bot's own line, no answer to it
     h.sandbox.say(ann, room, "version")
     h.wait_answers(room, 2)
     h.idle()  # the answer's own echo came back as a webhook too, and was ignored
@@ -123,6 +123,21 @@ def test_stranger_gets_one_polite_refusal():
         room2 = h.direct(boss)
         h.sandbox.say(boss, room2, "version")
         assert "hybridcall-doctor" in h.wait_answers(room2)[0]["markdown"]
+
+
+def test_stranger_pressing_a_card_is_refused():
+    with running_bot(allowed="ann@example.com") as h:
+        ann, eve = h.person(), h.person("eve@elsewhere.org", "Eve")
+        room = h.group(ann, eve)
+        root = h.sandbox.say(ann, room, "version", mention=True)
+        h.wait_answers(room)
+        _post_as_bot(h, room, root, report_reply(Report((InputInfo("x.log", "log"),), (_finding(),))))
+        card_msg = next(m for m in h.answers(room) if m.get("attachments"))
+        h.sandbox.press(eve, card_msg["id"], {"hcd": "fix", "issue": "mtls-incomplete-chain"})
+        last = h.wait_answers(room, 4)[-1]
+        assert "only answer people" in last["markdown"] and last["parentId"] == root["id"]
+        h.sandbox.press(ann, card_msg["id"], {"hcd": "fix", "issue": "mtls-incomplete-chain"})
+        assert h.wait_answers(room, 5)[-1]["markdown"].startswith("**Fix for ")
 
 
 def test_rate_limit_then_success(h):

@@ -84,3 +84,12 @@ def test_card_action_on_a_real_diagnosis_shows_the_fix(h, leaf_only_capture):
     h.sandbox.press(ann, card["id"], {"hcd": "fix", "issue": "mtls-incomplete-chain", "target": ""})
     fix = h.wait_answers(room, 4)[-1]
     assert fix["parentId"] == msg["id"] and "**Verify**" in fix["markdown"]
+
+
+def test_unreadable_upload_gets_a_plain_answer_without_a_traceback(h):
+    ann = h.person()
+    room = h.direct(ann)
+    msg = h.sandbox.say(ann, room, files=[("notes.docx", bytes(range(256)) * 40)])
+    answer = h.sandbox.wait_for(lambda: [a for a in h.answers(room) if a.get("_edits")], 30)[0]
+    assert answer["parentId"] == msg["id"] and "notes.docx" in answer["markdown"]
+    assert "Traceback" not in answer["markdown"] and "could not finish" not in answer["markdown"]
