@@ -234,7 +234,10 @@ def _domain(target: Target, resolver, env: Env) -> DnsPhase:
 
 
 def _cap(endpoints: list[Endpoint], results: list[StepResult]) -> tuple[Endpoint, ...]:
-    unique = list(dict.fromkeys(endpoints))
+    first: dict[tuple[str, int], Endpoint] = {}
+    for ep in endpoints:  # one probe per address:port, under the first name that led to it
+        first.setdefault((ep.ip, ep.port), ep)
+    unique = list(first.values())
     if len(unique) > guard.MAX_ENDPOINTS:
         results.append(StepResult(Step("dns", "warn", f"{len(unique)} addresses; probing only the first "
                                                       f"{guard.MAX_ENDPOINTS}")))

@@ -77,8 +77,8 @@ class DnsServer:
             break
         else:
             raise RuntimeError("no free port for the test DNS server")
-        for server in self._servers:
-            server.start_thread()
+        for server in self._servers:  # a short poll interval keeps stop() (and so each test) quick
+            threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import socket
+import struct
 import threading
 import time
 from collections.abc import Sequence
@@ -83,7 +84,11 @@ class TlsServer:
             threading.Thread(target=self._handle, args=(sock,), daemon=True).start()
 
     def _handle(self, sock: socket.socket) -> None:
-        sock.settimeout(SERVER_IO_TIMEOUT)
+        # OpenSSL uses the descriptor directly, so it must stay blocking; kernel timeouts bound it instead
+        sock.setblocking(True)
+        limit = struct.pack("ll", int(SERVER_IO_TIMEOUT), 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
         conn = SSL.Connection(self.ctx, sock)
         conn.set_accept_state()
         try:
