@@ -9,7 +9,6 @@ It never names an article: the articles' signatures turn these codes into findin
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -92,18 +91,6 @@ def needs_full_parse(sip: bytes, method: str | None, status: int | None) -> bool
 
 def _clock(ts: str) -> str:
     return ts.split("T", 1)[1][:12] if "T" in ts else ts
-
-
-def epoch(ts: str) -> float | None:
-    """UTC seconds of a syslog timestamp (offset applied), None when it has no usable offset."""
-    if not ts:
-        return None
-    text = ts.replace(",", ".").replace("Z", "+00:00")
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return value.timestamp() if value.tzinfo else None
 
 
 @dataclass
@@ -367,7 +354,6 @@ class LogObserver:
             status=status, cseq_method=cseq_method,
             session_ids=session_ids(fields.get("Local-SessionID", "") + " " + fields.get("Remote-SessionID", "")),
             request_uri=fields.get("Request-URI", ""), to_uri=fields.get("To", ""), text=rec.text,
-            epoch=epoch(rec.time),
         )
         self._sip_message(rec, seen, fields.get("Msg-Hash", ""))
         self._sip_status(rec, seen)
@@ -398,7 +384,7 @@ class LogObserver:
             session_ids=session_ids(headers.get("session-id")), contact=headers.get("contact", ""),
             routes=tuple(headers.get("route", ())), warning=headers.get("warning", ""), request_uri=ruri,
             to_uri=headers.get("to", ""), text=rec.sip.split(b"\r\n", 1)[0].decode("utf-8", "replace"),
-            message=message, full=True, epoch=epoch(rec.time),
+            message=message, full=True,
         )
         self._sip_message(rec, seen, rec.get("Msg-Hash"))
         self._sip_status(rec, seen)

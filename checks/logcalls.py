@@ -11,6 +11,8 @@ Expressway B2BUA keeps when it changes the Call-ID.
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
@@ -24,6 +26,18 @@ MAX_TIMELINES = 5
 MAX_TIMELINE_LINES = 14
 _NULL_SESSION = re.compile(r"^0+$")
 _UUID = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def epoch(ts: str) -> float | None:
+    """UTC seconds of a syslog timestamp (offset applied), None when it has no usable offset."""
+    if not ts:
+        return None
+    text = ts.replace(",", ".").replace("Z", "+00:00")
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value.timestamp() if value.tzinfo else None
 
 
 @dataclass
@@ -50,7 +64,11 @@ class SipSeen:
     text: str = ""
     message: SipMessage | None = None
     full: bool = False
-    epoch: float | None = None  # UTC seconds, to order messages of different files
+
+    @property
+    def epoch(self) -> float | None:
+        """UTC seconds, to order messages of different files (computed only when files are compared)."""
+        return epoch(self.time)
 
     @property
     def remote_port(self) -> str:
@@ -82,7 +100,8 @@ class CallTracker:
     """Collects SIP messages and search-rule lines from every log, then applies the call rules."""
 
     messages: dict[tuple, SipSeen] = field(default_factory=dict)
-    searches: list[SearchLine] = field(default_factory=list)
+    searches: dict[str, list[int]] = field(default_factory=dict)  # file -> orders of its search-rule lines
+    search_count: int = 0
     order: int = 0
     dropped: int = 0
 
@@ -105,8 +124,9 @@ class CallTracker:
         self.messages[key] = seen
 
     def add_search(self, line: SearchLine) -> None:
-        if len(self.searches) < MAX_SEARCH_LINES:
-            self.searches.append(line)
+        if self.search_count < MAX_SEARCH_LINES:
+            self.search_count += 1
+            self.searches.setdefault(line.file, []).append(line.order)  # orders only grow: stays sorted
 
     def full_messages(self) -> list[SipMessage]:
         return [s.message for s in sorted(self.messages.values(), key=lambda s: s.order) if s.message is not None]
@@ -181,7 +201,14 @@ def _squared_stripped(call: list[SipSeen]) -> Observation | None:
     )
 
 
-def _route_rejected(call: list[SipSeen], searches: list[SearchLine]) -> Observation | None:
+def _searched(searches: dict[str, list[int]], file: str, after: int, before: int) -> bool:
+    """Whether a search-rule line of ``file`` was logged between two messages (by log order)."""
+    orders = searches.get(file, [])
+    i = bisect.bisect_right(orders, after)
+    return i < len(orders) and orders[i] < before
+
+
+def _route_rejected(call: list[SipSeen], searches: dict[str, list[int]]) -> Observation | None:
     for inv in _invites(call, True):
         if not inv.routes:
             continue
@@ -190,8 +217,7 @@ def _route_rejected(call: list[SipSeen], searches: list[SearchLine]) -> Observat
         for rej in rejects:
             if rej.full and "policy response" not in rej.warning.lower():
                 continue
-            tried = [s for s in searches if s.file == inv.file and inv.order < s.order < rej.order]
-            if tried:
+            if _searched(searches, inv.file, inv.order, rej.order):
                 continue
             return Observation(
                 "sip.preloaded_route_rejected",

@@ -184,6 +184,8 @@ def _sip_block(buf: bytes, marker_line_end: int, final: bool) -> tuple[int, byte
 
 # SIP messages no Hybrid Call rule reads (registrations, keepalives, presence) are not parsed.
 SIP_METHODS_KEPT = (b"INVITE", b"ACK", b"BYE", b"CANCEL", b"UPDATE", b"PRACK")
+_CSEQ_KEPT = re.compile(rb"\n ?(?:CSeq|cseq|CSEQ)[ \t]*:[ \t]*\d+[ \t]+(?:INVITE|ACK|BYE|CANCEL|UPDATE|PRACK)\b")
+_SUMMARY_KEPT = re.compile(rb"Method=(?:INVITE|ACK|BYE|CANCEL|UPDATE|PRACK)\b")
 
 
 def sip_text(framed: bytes) -> bytes | None:
@@ -192,11 +194,8 @@ def sip_text(framed: bytes) -> bytes | None:
     if text.startswith(b"|"):
         text = text[1:]
     if text.startswith(b"SIP/2.0"):
-        cseq = text.find(b"\n CSeq:")
-        if cseq < 0:
-            cseq = text.find(b"\nCSeq:")
-        line = text[cseq:text.find(b"\n", cseq + 2)] if cseq >= 0 else b""
-        if not any(m in line for m in SIP_METHODS_KEPT):
+        cseq = _CSEQ_KEPT.search(text)
+        if cseq is None:
             return None
     elif not text.startswith(SIP_METHODS_KEPT):
         return None
@@ -218,7 +217,7 @@ def relevant(raw: bytes) -> bool:
     if b"network.dns" in raw:
         return b":5061'" in raw or (b"SRV" in raw and (b".call.ciscospark.com" in raw or b".calls.webex.com" in raw))
     if SUMMARY_MARKER in raw:
-        return any(b"Method=" + m in raw for m in SIP_METHODS_KEPT)
+        return _SUMMARY_KEPT.search(raw) is not None
     return True
 
 
