@@ -267,7 +267,8 @@ def _tls(env: Env, st: EndpointState) -> Outcome:
     st.material["tls"] = hs
     what = f"{ep.label} {hs.protocol or 'TLS'} {hs.cipher}".rstrip()
     if hs.error is None:
-        return Outcome("pass", f"{what}, handshake done in {hs.seconds * 1000:.0f} ms (no client certificate sent)")
+        asked = "; the server asked for a client certificate" if hs.cert_requested else ""
+        return Outcome("pass", f"{what}, handshake done in {hs.seconds * 1000:.0f} ms{asked} (this tool sends none)")
     if hs.cert_requested:
         return Outcome("pass", f"{what}: the server asked for a client certificate and, as expected without one, "
                                f"ended the handshake ({hs.error})")
@@ -368,9 +369,8 @@ def _client_ca(env: Env, st: EndpointState) -> Outcome:
     if roots:
         return Outcome("pass", f"{ep.label} asks for a client certificate and accepts {', '.join(roots)} "
                                f"({len(names)} CA name{'s' if len(names) != 1 else ''}: {listed})")
-    text = (f"{ep.label} asks for a client certificate, but its {len(names)} acceptable CA "
-            f"name{'s' if len(names) != 1 else ''} include neither QuoVadis Root CA 2 nor IdenTrust Commercial "
-            f"Root CA 1: {listed}")
+    text = (f"{ep.label} asks for a client certificate, but the CA names it accepts ({len(names)}) include "
+            f"neither QuoVadis Root CA 2 nor IdenTrust Commercial Root CA 1: {listed}")
     return Outcome("fail", text, (observe(env, "tls.client_ca_list.no_webex_root", "client-ca", text, ep),))
 
 
