@@ -195,8 +195,8 @@ def _squared_stripped(call: list[SipSeen]) -> Observation | None:
     out = egress[0]
     return Observation(
         "sip.call_type_squared_stripped",
-        (Evidence(first.file, f"line {first.line}", f"received INVITE, Contact: {first.contact}"[:300]),
-         Evidence(out.file, f"line {out.line}", f"sent INVITE to {out.remote}, Contact: {out.contact}"[:300])),
+        (Evidence(first.file, f"line {first.line}", f"{first.text}  [received from {first.remote}; Contact: {first.contact}]"[:400]),
+         Evidence(out.file, f"line {out.line}", f"{out.text}  [sent to {out.remote}; Contact: {out.contact}]"[:400])),
         (("call_id", first.call_id), ("egress", out.remote)),
     )
 
@@ -221,10 +221,9 @@ def _route_rejected(call: list[SipSeen], searches: dict[str, list[int]]) -> Obse
                 continue
             return Observation(
                 "sip.preloaded_route_rejected",
-                (Evidence(inv.file, f"line {inv.line}", f"received INVITE {inv.request_uri} with Route: "
-                          f"{', '.join(inv.routes)}"[:300]),
-                 Evidence(rej.file, f"line {rej.line}", (f"sent 404 Not Found, Warning: {rej.warning}"
-                                                          if rej.warning else rej.text)[:300])),
+                (Evidence(inv.file, f"line {inv.line}", f"{inv.text}  [received; Route: {', '.join(inv.routes)}]"[:400]),
+                 Evidence(rej.file, f"line {rej.line}", (f"{rej.text}  [sent; Warning: {rej.warning}]"
+                                                          if rej.warning else rej.text)[:400])),
                 (("call_id", inv.call_id), ("route", ", ".join(inv.routes))),
             )
     return None
@@ -244,7 +243,7 @@ def _ok_no_ack_603(call: list[SipSeen]) -> Observation | None:
             continue
         return Observation(
             "sip.ok_without_ack_then_603",
-            (Evidence(ok.file, f"line {ok.line}", f"sent 200 OK to {ok.remote} (no ACK came back)"),
+            (Evidence(ok.file, f"line {ok.line}", f"{ok.text}  [sent to {ok.remote}; no ACK came back]"),
              decline.evidence()),
             (("call_id", ok.call_id), ("to", ok.remote)),
         )
