@@ -3,6 +3,7 @@ a closed port (RST) and a port whose full accept queue drops SYNs. No mocked res
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -312,3 +313,27 @@ def test_unreadable_ca_file_is_an_input_error(tmp_path):
     junk.write_text("not a certificate")
     with pytest.raises(InputError, match="no readable PEM"):
         check("127.0.0.1:5062", allow_private=True, ca_file=str(junk))
+
+
+def test_chain_out_of_issuing_order_is_a_warning(ca_file):
+    with TlsServer([EXP["leaf"].cert, EXP["root"].cert, EXP["ica"].cert], KEY, client_cas=WEBEX_AND_OWN) as srv:
+        report = run(srv.address, srv.port, ca_file)
+    st, detail = status(report, "chain")
+    assert st == "warn" and "3 certs" in detail and "not each issued by the next" in detail
+    assert detail.index("[2] O=Example Corp,CN=Example Root CA") < detail.index("[3] O=Example Corp,CN=Example Issuing CA")
+    assert report.findings == ()
+
+
+def test_validity_is_judged_at_the_given_time(ca_file):
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=800)
+    with TlsServer(FULL, KEY, client_cas=WEBEX_AND_OWN) as srv:
+        report = run(srv.address, srv.port, ca_file, now=later)
+    assert status(report, "chain")[0] == "fail" and "expired on" in status(report, "chain")[1]
+    assert "expired" in status(report, "trust")[1]
+
+
+def test_ipv6_loopback_in_brackets(ca_file):
+    with TlsServer(FULL, KEY, client_cas=WEBEX_AND_OWN, host="::1") as srv:
+        report = run(f"[::1]:{srv.port}", srv.port, ca_file)
+    assert status(report, "tcp")[1].startswith(f"[::1]:{srv.port} connected")
+    assert status(report, "client-ca")[0] == "pass" and report.findings == ()

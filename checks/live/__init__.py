@@ -23,7 +23,7 @@ __all__ = ["check"]
 
 PRIVATE_ENV = "HCDOCTOR_CHECK_PRIVATE"
 # Time kept back from the overall limit to assemble the report after the last probe.
-REPORT_MARGIN = 0.2
+REPORT_MARGIN = 0.3
 
 
 def check(
@@ -58,7 +58,7 @@ def check(
         policy=policy,
         deadline=start_deadline,
         dns_deadline=probes.Deadline(start_deadline.remaining() * steps.DNS_SHARE),
-        now=now or dt.datetime.now(dt.timezone.utc),
+        now=_aware(now) if now else dt.datetime.now(dt.timezone.utc),
         trust=steps.load_trust(ca_file),
     )
     resolver = probes.make_resolver(nameserver) if parsed.kind != "address" or webex else None
@@ -78,7 +78,7 @@ def check(
             results.append(steps.StepResult(Step("tcp", "skip", "no address to connect to")))
         if webex_future is not None:
             try:
-                results += webex_future.result(timeout=env.deadline.remaining() + 0.5)
+                results += webex_future.result(timeout=env.deadline.remaining() + 2 * steps.GRACE)
             except TimeoutError:
                 results.append(steps.StepResult(Step("webex-dns", "skip", "the overall time limit was reached")))
     finally:
@@ -90,3 +90,8 @@ def check(
         steps=tuple(r.step for r in results),
         findings=diagnose(observations, kb.articles()),
     )
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    """Certificates carry UTC times; a naive ``now`` is taken to be UTC too."""
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)

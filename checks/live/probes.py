@@ -223,7 +223,10 @@ def tls_handshake(ip: str, port: int, server_name: str | None, timeout: float) -
     ctx.set_info_callback(lambda conn, where, ret: states.append(conn.get_state_string() or b""))
     conn = SSL.Connection(ctx, sock)
     if server_name:
-        conn.set_tlsext_host_name(server_name.encode("idna"))
+        try:
+            conn.set_tlsext_host_name(server_name.encode("idna"))
+        except UnicodeError:  # a name DNS accepted but IDNA does not: connect without SNI
+            pass
     conn.set_connect_state()
     sock.setblocking(False)
     error: str | None = None
