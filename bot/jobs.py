@@ -12,8 +12,11 @@ person gets one line naming that id; it is never dropped silently.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -94,6 +97,67 @@ class MemorySeen:
             del self._until[k]
         while len(self._until) >= self.cap:  # still full of live ids: forget the oldest
             del self._until[next(iter(self._until))]
+
+
+class FileSeen:
+    """A TTL set shared by every process of one bot on one host: one marker file per id.
+
+    gunicorn runs several web processes; Webex may redeliver a webhook to any of
+    them, so without Redis the processes need a common memory. ``O_CREAT|O_EXCL``
+    is atomic across processes, which is all a "first time?" question needs.
+    """
+
+    CLEAN_EVERY = 1000  # markers created between sweeps of expired ones
+
+    def __init__(self, directory: Path, ttl: float):
+        self.dir = directory
+        self.ttl = ttl
+        self._made = 0
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "FileSeen | None":
+        """The host-wide directory of this bot (same token, secret and API), or None if it is not safely ours."""
+        if settings.dedupe_dir:
+            directory = Path(settings.dedupe_dir)
+        else:
+            key = hashlib.sha256(f"{settings.access_token}|{settings.webhook_secret}|{settings.base_url}".encode())
+            directory = Path(tempfile.gettempdir()) / f"hcdoctor-seen-{os.getuid()}-{key.hexdigest()[:16]}"
+        try:
+            directory.mkdir(mode=0o700, exist_ok=True)
+            st = directory.lstat()
+        except OSError:
+            return None
+        # a directory someone else made (or a symlink) in a shared /tmp must not be trusted
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            log.warning("not using %s for de-duplication: not a private directory of ours", directory)
+            return None
+        return cls(directory, settings.dedupe_ttl)
+
+    def first(self, key: str) -> bool:
+        path = self.dir / hashlib.sha256(key.encode()).hexdigest()[:40]
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            try:
+                if time.time() - path.stat().st_mtime < self.ttl:
+                    return False
+                os.utime(path)  # expired: this is a new first time
+            except FileNotFoundError:  # swept meanwhile
+                return self.first(key)
+            return True
+        self._made += 1
+        if self._made % self.CLEAN_EVERY == 0:
+            self._sweep()
+        return True
+
+    def _sweep(self) -> None:
+        limit = time.time() - self.ttl
+        for entry in os.scandir(self.dir):
+            try:
+                if entry.stat().st_mtime < limit:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
 
 
 class RedisSeen:
@@ -289,13 +353,17 @@ def execute(ctx: Context, task: Task) -> None:
 
 # -- runners -----------------------------------------------------------------------------------------
 class ThreadJobs:
-    """In-process workers: a fixed pool of threads per web process."""
+    """In-process workers: a fixed pool of threads per web process.
+
+    De-duplication uses marker files shared by the host's web processes, falling
+    back to this process's memory when no private directory can be had.
+    """
 
     mode = "threads"
 
     def __init__(self, settings: Settings):
         self.ctx = Context(settings)
-        self.seen: Seen = MemorySeen(settings.dedupe_ttl)
+        self.seen: Seen = FileSeen.for_settings(settings) or MemorySeen(settings.dedupe_ttl)
         self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hcdoctor-job")
         self._count_lock = threading.Lock()
         self.in_flight = 0  # queued or running; shown by /healthz, waited on by tests and shutdown

@@ -34,6 +34,7 @@ class Settings:
     workers: int = 8  # in-process job threads per web process
     max_webhook_bytes: int = 64 * 1024  # a real webhook envelope is well under 2 kB
     dedupe_ttl: int = 24 * 3600  # Webex redelivers for a while; a day is plenty
+    dedupe_dir: str = ""  # without Redis: marker files shared by the host's web processes; "" = a private temp dir
     max_download_bytes: int = ATTACHMENT_LIMIT_BYTES
     scan_wait_seconds: float = 120.0  # longest total wait for Webex's malware scan (423)
     api_attempts: int = 5  # tries per Webex API call on 429/5xx
@@ -53,6 +54,7 @@ class Settings:
             redis_url=env.get("REDIS_URL", "").strip(),
             check_private=env.get("HCDOCTOR_CHECK_PRIVATE", "").strip().lower() in ("1", "true", "yes", "on"),
             public_url=env.get("HCDOCTOR_PUBLIC_URL", "").strip().rstrip("/"),
+            dedupe_dir=env.get("HCDOCTOR_DEDUPE_DIR", "").strip(),
         )
 
     def replace(self, **changes: Any) -> "Settings":
@@ -73,5 +75,6 @@ class Settings:
             "REDIS_URL": self.redis_url,
             "HCDOCTOR_CHECK_PRIVATE": "1" if self.check_private else "",
             "HCDOCTOR_PUBLIC_URL": self.public_url,
+            "HCDOCTOR_DEDUPE_DIR": self.dedupe_dir,
         }
         return {k: v for k, v in env.items() if v}

@@ -11,7 +11,7 @@ import pytest
 import kb
 from bot.access import AllowList
 from bot.commands import Command, parse, strip_mention
-from bot.jobs import MemorySeen
+from bot.jobs import FileSeen, MemorySeen
 from bot.replies import Reply, check_reply, diagnosis_card, find_host, fitted, progress, report_reply, search_reply
 from bot.settings import DEFAULT_BASE_URL, MESSAGE_LIMIT_BYTES, Settings
 from bot.signature import sign, verify
@@ -178,3 +178,28 @@ def test_memory_seen_remembers_within_ttl_and_stays_bounded():
     assert len(seen._until) <= 3
     expired = MemorySeen(ttl=0)
     assert expired.first("a") and expired.first("a")
+
+
+def _first_times(directory: str, keys: list[str]) -> list[str]:
+    seen = FileSeen.for_settings(Settings(dedupe_dir=directory))
+    return [k for k in keys if seen.first(k)]
+
+
+def test_file_seen_is_shared_by_processes(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    directory = str(tmp_path / "seen")
+    keys = [f"m:{n}" for n in range(200)]
+    with ProcessPoolExecutor(4) as pool:
+        firsts = [k for got in pool.map(_first_times, [directory] * 4, [keys] * 4) for k in got]
+    assert sorted(firsts) == sorted(keys)  # each id won by exactly one process
+    assert (tmp_path / "seen").stat().st_mode & 0o777 == 0o700
+
+
+def test_file_seen_expires_and_refuses_a_shared_directory(tmp_path):
+    expired = FileSeen.for_settings(Settings(dedupe_dir=str(tmp_path / "a"), dedupe_ttl=0))
+    assert expired.first("x") and expired.first("x")
+    open_dir = tmp_path / "b"
+    open_dir.mkdir(mode=0o755)
+    open_dir.chmod(0o755)
+    assert FileSeen.for_settings(Settings(dedupe_dir=str(open_dir))) is None

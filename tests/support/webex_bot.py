@@ -7,6 +7,8 @@ webexpythonsdk and requests.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,8 +77,9 @@ def running_bot(**overrides) -> Iterator[Harness]:
     """Sandbox API + bot app (in-process jobs unless ``redis_url`` is given), webhooks registered."""
     sandbox = Sandbox(secret="test-secret-\u00e9")
     api = serve_in_thread(create_sandbox_app(sandbox))
+    seen_dir = tempfile.mkdtemp(prefix="hcdoctor-test-seen-")
     settings = Settings(access_token=sandbox.token, webhook_secret=sandbox.secret, base_url=api.url + "/v1/",
-                        workers=4).replace(**overrides)
+                        workers=4, dedupe_dir=seen_dir).replace(**overrides)
     app = create_app(settings)
     bot = serve_in_thread(app)
     sandbox.register_webhook(bot.url + "/webhook")
@@ -87,3 +90,4 @@ def running_bot(**overrides) -> Iterator[Harness]:
         bot.stop()
         harness.state.jobs.close()
         api.stop()
+        shutil.rmtree(seen_dir, ignore_errors=True)
