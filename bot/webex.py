@@ -250,8 +250,18 @@ class WebexClient:
 def register_webhooks(settings: Settings, url: str) -> Iterator[str]:
     """Create or refresh the bot's two webhooks; idempotent, re-activates inactive ones, removes duplicates.
 
-    Yields one human line per action for ``hcdoctor webhooks register``.
+    Yields one human line per action for ``hcdoctor webhooks register``; a refusal
+    from Webex (bad token, bad URL) becomes one ``HcdError`` line, not a traceback.
     """
+    try:
+        yield from _register(settings, url)
+    except ApiError as exc:
+        raise WebexUnavailable(f"Webex refused the webhook registration: {exc}") from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise WebexUnavailable(f"cannot reach Webex at {settings.base_url}: {type(exc).__name__}") from None
+
+
+def _register(settings: Settings, url: str) -> Iterator[str]:
     if not settings.webhook_secret:
         raise InputError("WEBEX_WEBHOOK_SECRET is not set; unsigned webhooks would be refused by the bot")
     if not urlsplit(url).scheme.startswith("http"):

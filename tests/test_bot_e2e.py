@@ -331,3 +331,10 @@ def test_webhooks_register_needs_the_secret():
 
     with pytest.raises(InputError, match="WEBEX_WEBHOOK_SECRET"):
         list(register_webhooks(Settings(access_token="t"), "https://bot.example.com/webhook"))
+
+
+def test_webhooks_register_with_a_wrong_token_is_one_clear_error(h):
+    from bot.webex import WebexUnavailable
+
+    with pytest.raises(WebexUnavailable, match=r"refused the webhook registration: \[401\]"):
+        list(register_webhooks(h.settings.replace(access_token="wrong"), h.bot.url + "/webhook"))
