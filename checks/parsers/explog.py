@@ -231,6 +231,8 @@ class LogScanner:
         self.long_lines = 0
         self.skipped_sip_blocks = 0
         self.sip_blocks = 0
+        self._base = 0  # stream offset of self._buf[0]
+        self._done = 0  # stream offset up to which records were read (held-back text is not read twice)
         self.bytes_seen = 0
 
     def feed(self, chunk: bytes) -> list[Record]:
@@ -260,7 +262,7 @@ class LogScanner:
         records: list[Record] = []
         line = self._line
         counted = 0  # buf offset up to which newlines are counted into ``line``
-        done = 0  # records end here; later hits inside an already-read record are skipped
+        done = max(0, self._done - self._base)  # hits before this were read already
         keep_from = cut
         for pos in sorted(hits):
             if pos < done:
@@ -296,8 +298,12 @@ class LogScanner:
                 line += buf.count(b"\n", counted, start)
                 counted = start
                 records.append(parse_record(decode(raw), line))
-        keep_from = min(keep_from, cut)
+        if keep_from >= cut and cut and buf[cut - 1:cut] == b"\n":
+            # hold back the last complete line as well: it may be the header of a SIPMSG block
+            keep_from = buf.rfind(b"\n", 0, max(0, cut - 1)) + 1
+        self._done = self._base + done
         self._line += buf.count(b"\n", 0, keep_from)
+        self._base += keep_from
         self._buf = buf[keep_from:]
         return records
 
