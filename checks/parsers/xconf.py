@@ -20,7 +20,7 @@ MAX_INDEX = 10_000  # zone / rule numbers beyond this are not real
 _RECORD = re.compile(r"\*c xConfiguration (?P<path>[^:]+?)\s*:\s*(?P<value>.*?)\s*(?=\*c xConfiguration |\Z)")
 _ZONE = re.compile(r"^Zones Zone (\d+) (.+)$")
 _RULE = re.compile(r"^Zones Policy SearchRules Rule (\d+) (.+)$")
-_DOMAIN = re.compile(r"^SIP Domains? (\d+) Name$")
+_DOMAIN = re.compile(r"^SIP Domains? (?:Domain )?(\d+) Name$")
 
 
 @dataclass(frozen=True)
