@@ -48,7 +48,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """``config`` is a ``Settings``, or a mapping of Settings field names (and Flask config keys) over the environment."""
     settings, flask_config = _settings(config)
     app = Flask("bot")
-    app.config.update(MAX_CONTENT_LENGTH=settings.max_webhook_bytes, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_webhook_bytes)
     app.config.update(flask_config)
 
     jobs = runner(settings)

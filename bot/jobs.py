@@ -206,7 +206,7 @@ class Conversation:
         from webexpythonsdk.exceptions import ApiError
 
         done = False
-        if progress is not None and progress.get("edits", 0) < EDIT_LIMIT and not progress.get("files"):
+        if progress is not None and progress.get("edits", 0) < EDIT_LIMIT:
             try:
                 self.client.edit(progress["id"], self.room, reply.markdown)
                 progress["edits"] = progress.get("edits", 0) + 1
@@ -278,7 +278,12 @@ class Conversation:
         elif cmd.name == "version":
             self.say(Reply(f"`{version_text()}`"))
         elif cmd.name == "search":
-            self.say(replies.search_reply(cmd.argument, kb.search(cmd.argument, SEARCH_LIMIT), public))
+            try:
+                hits = kb.search(cmd.argument, SEARCH_LIMIT)
+            except InputError as exc:  # a query the index cannot use (only punctuation, say)
+                self.say(Reply(f"I cannot search for that: {exc}"))
+                return
+            self.say(replies.search_reply(cmd.argument, hits, public))
         elif cmd.name in ("show", "fix"):
             try:
                 art = kb.get(cmd.argument)

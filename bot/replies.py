@@ -96,10 +96,6 @@ def help_reply() -> Reply:
     return Reply(HELP)
 
 
-def text_reply(line: str) -> Reply:
-    return Reply(line)
-
-
 def search_reply(query: str, hits: Sequence, public_url: str = "") -> Reply:
     """The best article with its fix, and two runners-up."""
     if not hits:
