@@ -10,7 +10,9 @@ import pytest
 from OpenSSL import SSL
 
 from checks.errors import RefusedTarget
-from checks.live import check
+from checks.live import check, steps
+from checks.live.guard import Endpoint, Policy
+from checks.live.probes import Deadline
 from kb.errors import InputError
 from tests.support.dns_server import DnsServer, silent_dns
 from tests.support.pki import expressway_pki, webex_pki
@@ -242,13 +244,23 @@ def test_environment_variable_allows_private_targets(monkeypatch):
     assert issues(report) == ["inbound-not-listening"]
 
 
-def test_private_targets_in_a_mixed_srv_answer_are_skipped_not_probed(monkeypatch, ca_file):
+def test_srv_targets_all_inward_are_refused(monkeypatch):
     monkeypatch.delenv("HCDOCTOR_CHECK_PRIVATE", raising=False)
     with DnsServer() as dns:
         dns.srv("_sips._tcp.example.com", 1, 10, 5062, "inside.example.com").a("inside.example.com", "10.9.9.9")
         dns.srv("_sips._tcp.example.com", 2, 10, 5062, "edge.example.com").a("edge.example.com", "127.0.0.1")
-        with pytest.raises(RefusedTarget):
+        with pytest.raises(RefusedTarget, match="10.9.9.9 is a private address"):
             check("example.com", nameserver=dns.nameserver, timeout=3)
+
+
+def test_in_a_mixed_answer_only_the_inward_address_is_left_out():
+    """Judged without connecting anywhere: tests never reach a public address."""
+    env = steps.Env(target="example.com", policy=Policy(), deadline=Deadline(1), dns_deadline=Deadline(1),
+                    now=dt.datetime.now(dt.timezone.utc), trust=steps.TrustStore("none", ()))
+    notes, endpoints, refused = steps._address_notes(["64.102.241.236", "10.9.9.9"], 5062, env)
+    assert endpoints == [Endpoint("64.102.241.236", 5062)]
+    assert refused and "10.9.9.9 is a private address" in refused[0]
+    assert any("10.9.9.9:5062 not probed" in n for n in notes)
 
 
 def test_every_step_silent_ends_within_the_overall_timeout():

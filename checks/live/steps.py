@@ -141,13 +141,13 @@ def _address_notes(ips: Sequence[str], port: int, env: Env) -> tuple[list[str], 
     for ip in ips:
         problem = guard.address_problem(ip)
         why = guard.refusal(Endpoint(ip, port), env.policy)
-        if problem:
-            notes.append(f"{ip} is {problem}, which Webex cannot reach from the Internet")
         if why:
             refused.append(why)
-            notes.append(f"{ip}:{port} not probed ({why})")
+            notes.append(f"{Endpoint(ip, port).label} not probed ({why})")
         else:
             endpoints.append(Endpoint(ip, port))
+        if problem:
+            notes.append(f"{ip} is {problem}, which Webex cannot reach from the Internet")
     return notes, endpoints, refused
 
 
@@ -156,8 +156,8 @@ def _port_note(port: int, dedicated: str | None) -> str | None:
         return None
     note = f"port {port}, not {MUTUAL_TLS_PORT}: Webex sends Hybrid Call signalling to the Expressway-E's mutual TLS port"
     if dedicated:
-        note += (f" (a 5061 record is often the B2B one reused; publish a dedicated {dedicated} record "
-                 f"with port {MUTUAL_TLS_PORT} and use mtls.<domain> as the SIP destination)")
+        note += (f" (often the B2B record reused; publish a dedicated {dedicated} record with port "
+                 f"{MUTUAL_TLS_PORT} and enter that domain as the SIP destination)")
     return note
 
 

@@ -13,7 +13,6 @@ import random
 import socket
 import struct
 import threading
-import time
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -64,7 +63,6 @@ class TlsServer:
         self.ctx = ctx
         self.listener = bind_listener(host, port)
         self.host, self.port = self.listener.getsockname()[:2]
-        self.handshakes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -93,7 +91,6 @@ class TlsServer:
         conn.set_accept_state()
         try:
             conn.do_handshake()
-            self.handshakes += 1
         except (SSL.Error, OSError):
             pass  # a probe without a client certificate, or a bare TCP connect: expected
         finally:
@@ -190,11 +187,3 @@ class mute_port:
             sock.close()
         self.listener.close()
 
-
-def wait_until(predicate, seconds: float = 2.0) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
