@@ -368,10 +368,18 @@ class ThreadJobs:
 
     def __init__(self, settings: Settings):
         self.ctx = Context(settings)
-        self.seen: Seen = FileSeen.for_settings(settings) or MemorySeen(settings.dedupe_ttl)
+        self._seen: Seen | None = None
         self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hcdoctor-job")
         self._count_lock = threading.Lock()
         self.in_flight = 0  # queued or running; shown by /healthz, waited on by tests and shutdown
+
+    @property
+    def seen(self) -> Seen:
+        """Made on the first webhook, so an app that never receives one leaves nothing in the temp dir."""
+        with self._count_lock:
+            if self._seen is None:
+                self._seen = FileSeen.for_settings(self.ctx.settings) or MemorySeen(self.ctx.settings.dedupe_ttl)
+            return self._seen
 
     def submit(self, task: Task) -> None:
         with self._count_lock:
