@@ -36,6 +36,9 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.x509 import InvalidVersion
+
 from checks.certs import ChainAnalysis, analyze_chain, webex_roots_in
 from checks.model import Evidence, Observation, Observed, Timeline
 from checks.parsers import tls as T
@@ -106,6 +109,7 @@ class Conn:
     done: bool = False  # no more payload needed
     late_alert_seqs: set[tuple[int, int]] = field(default_factory=set)
     call_ids: set[str] = field(default_factory=set)  # SIP Call-IDs carried (up to MAX_STEPS)
+    keys: tuple[bytes, ...] = ()  # its two flow-table keys (one when both ends are the same)
 
     @property
     def client(self) -> int:
@@ -270,16 +274,19 @@ class _Scanner:
         conn.halves = [HalfStream(), HalfStream()]
         self.count += 1
         self.conns[conn.index] = conn
+        back = dst + src + buf[l4 + 2:l4 + 4] + buf[l4:l4 + 2]
+        self.active[back] = (conn, 1)
         self.active[key] = (conn, 0)
-        self.active[dst + src + buf[l4 + 2:l4 + 4] + buf[l4:l4 + 2]] = (conn, 1)
+        conn.keys = (key, back) if back != key else (key,)
         return conn
 
     def _close(self, conn: Conn) -> None:
         """Drop a connection's live state and keep its summary if it matters."""
         if self.conns.pop(conn.index, None) is None:
             return
-        for key in [k for k in (self._keys(conn)) if k in self.active and self.active[k][0] is conn]:
-            del self.active[key]
+        for key in conn.keys:
+            if key in self.active and self.active[key][0] is conn:
+                del self.active[key]
         conn.halves = conn.readers = conn.framers = None
         relevant = conn.kind in ("tls", "sip") or MTLS_PORT in (conn.ends[0][1], conn.ends[1][1])
         if not relevant:
@@ -288,12 +295,6 @@ class _Scanner:
             self.dropped += 1
             return
         self.kept.append(conn)
-
-    @staticmethod
-    def _keys(conn: Conn) -> list[bytes]:
-        (a, ap), (b, bp) = conn.ends
-        ra, rb = ipaddress.ip_address(a).packed, ipaddress.ip_address(b).packed
-        return [ra + rb + struct.pack(">HH", ap, bp), rb + ra + struct.pack(">HH", bp, ap)]
 
     # -- stream contents -----------------------------------------------------------------------
     def _payload(self, conn: Conn, d: int, delivery: Delivery, frame: int, ts: float) -> None:
@@ -407,13 +408,26 @@ class _Scanner:
             conn.step(frame, ts, d, f"stopped reading TLS: {ev.reason}", "tls")
 
 
+def _analyze(ders: tuple[bytes, ...], ts: float) -> ChainAnalysis | None:
+    """``analyze_chain`` at the capture's own time; None when a certificate cannot be read.
+
+    A capture can carry any bytes in a Certificate message, and cryptography rejects odd keys or
+    algorithms with ValueError, TypeError, UnsupportedAlgorithm or InvalidVersion, not only with
+    InputError (``checks.certs`` lets those through).
+    """
+    try:
+        return analyze_chain(ders, _when(ts))
+    except (ValueError, TypeError, UnsupportedAlgorithm, InvalidVersion):
+        return None
+
+
 def _chain_text(ders: tuple[bytes, ...], ts: float) -> str:
     if not ders:
         return "empty: no certificate"
-    try:
-        return analyze_chain(ders, _when(ts)).describe()
-    except InputError:
+    analysis = _analyze(ders, ts)
+    if analysis is None:
         return f"{len(ders)} cert{'s' if len(ders) != 1 else ''}, unparsable"
+    return analysis.describe()
 
 
 def _when(ts: float) -> dt.datetime:
@@ -440,10 +454,8 @@ def _chain(conn: Conn, d: int) -> tuple[int, float, ChainAnalysis] | None:
     """The first non-empty, parsable Certificate message sent from direction ``d``."""
     for frame, sender, ts, ders in conn.certificates:
         if sender == d and ders:
-            try:
-                return frame, ts, analyze_chain(ders, _when(ts))
-            except InputError:
-                return None
+            analysis = _analyze(ders, ts)
+            return (frame, ts, analysis) if analysis is not None else None
     return None
 
 
