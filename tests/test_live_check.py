@@ -256,7 +256,7 @@ def test_srv_targets_all_inward_are_refused(monkeypatch):
 def test_in_a_mixed_answer_only_the_inward_address_is_left_out():
     """Judged without connecting anywhere: tests never reach a public address."""
     env = steps.Env(target="example.com", policy=Policy(), deadline=Deadline(1), dns_deadline=Deadline(1),
-                    now=dt.datetime.now(dt.timezone.utc), trust=steps.TrustStore("none", ()))
+                    now=dt.datetime.now(dt.timezone.utc), trust=steps.load_trust(None, dt.datetime.now(dt.timezone.utc)))
     notes, endpoints, refused = steps._address_notes(["64.102.241.236", "10.9.9.9"], 5062, env)
     assert endpoints == [Endpoint("64.102.241.236", 5062)]
     assert refused and "10.9.9.9 is a private address" in refused[0]

@@ -53,13 +53,14 @@ def check(
     )
     parsed = guard.parse_target(target, port)
     guard.screen_target(parsed, policy)
+    when = _aware(now) if now else dt.datetime.now(dt.timezone.utc)
     env = steps.Env(
         target=parsed.text,
         policy=policy,
         deadline=start_deadline,
         dns_deadline=probes.Deadline(start_deadline.remaining() * steps.DNS_SHARE),
-        now=_aware(now) if now else dt.datetime.now(dt.timezone.utc),
-        trust=steps.load_trust(ca_file),
+        now=when,
+        trust=steps.load_trust(ca_file, when),
     )
     resolver = probes.make_resolver(nameserver) if parsed.kind != "address" or webex else None
 

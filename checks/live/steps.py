@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -56,8 +57,10 @@ class StepResult:
 
 @dataclass(frozen=True)
 class TrustStore:
+    """An OpenSSL store, filled and clocked once, then only read (verification is thread-safe)."""
+
     name: str
-    certs: tuple[crypto.X509, ...]
+    store: crypto.X509Store
 
 
 @dataclass(frozen=True)
@@ -93,22 +96,27 @@ def observe(env: Env, code: str, step: str, text: str, endpoint: Endpoint | None
     return Observation(code, (Evidence(file=env.target, location=f"step {step}", text=text),), facts)
 
 
-def load_trust(ca_file: str | None) -> TrustStore:
-    """The trust store chains are validated against: certifi's bundle unless ``ca_file`` names one."""
+def load_trust(ca_file: str | None, now: dt.datetime) -> TrustStore:
+    """The trust store chains are validated against (at ``now``): certifi's bundle unless ``ca_file`` names one.
+
+    OpenSSL reads the file itself: it is what Webex-side stacks use, and it takes the odd
+    old roots in public bundles without complaint.
+    """
     path = ca_file or certifi.where()
     try:
         with open(path, "rb") as fh:
-            data = fh.read(MAX_TRUST_STORE_BYTES + 1)
+            size = os.fstat(fh.fileno()).st_size
     except OSError as exc:
         raise InputError(f"--ca-file {path}: cannot read it ({exc.strerror or exc.__class__.__name__})") from None
-    if len(data) > MAX_TRUST_STORE_BYTES:
+    if size > MAX_TRUST_STORE_BYTES:
         raise InputError(f"--ca-file {path}: larger than {MAX_TRUST_STORE_BYTES // (1024 * 1024)} MB")
+    store = crypto.X509Store()
     try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError:
+        store.load_locations(path)
+    except crypto.Error:
         raise InputError(f"--ca-file {path}: holds no readable PEM certificate") from None
-    name = "certifi" if ca_file is None else path
-    return TrustStore(name, tuple(crypto.X509.from_cryptography(c) for c in certs))
+    store.set_time(now.astimezone(dt.timezone.utc).replace(tzinfo=None))
+    return TrustStore("certifi" if ca_file is None else path, store)
 
 
 # --- DNS -------------------------------------------------------------------------------------------
@@ -323,14 +331,10 @@ def _trust(env: Env, st: EndpointState) -> Outcome:
     hs: probes.Handshake = st.material["tls"]  # type: ignore[assignment]
     if not hs.ders:
         return Outcome("skip", f"{ep.label} sent no certificate to validate")
-    store = crypto.X509Store()
-    for cert in env.trust.certs:
-        store.add_cert(cert)
-    store.set_time(env.now.astimezone(dt.timezone.utc).replace(tzinfo=None))
     leaf, *rest = [crypto.X509.from_cryptography(x509.load_der_x509_certificate(d)) for d in hs.ders]
     names = _names_note(st)
     try:
-        crypto.X509StoreContext(store, leaf, chain=rest).verify_certificate()
+        crypto.X509StoreContext(env.trust.store, leaf, chain=rest).verify_certificate()
     except crypto.X509StoreContextError as exc:
         reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
         return Outcome("warn", f"{ep.label}: the chain as sent does not validate to {env.trust.name} ({reason}); "
