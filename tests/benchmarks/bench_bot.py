@@ -236,6 +236,7 @@ def main() -> int:
         wait_answers(args.messages)
         burst_ids = {m["id"] for m in sent[: args.messages]}
 
+        burst_response_ms = list(response_ms)
         for i in range(args.messages, total):  # one at a time: the latency of a search when nothing queues
             record(send_batch([signed[i]], bot_url, 1))
             deadline = time.monotonic() + 10
@@ -261,9 +262,12 @@ def main() -> int:
             "messages": total,
             "concurrency": args.concurrency,
             "http_200": statuses.count(200),
-            "webhook_response_ms": {"p50": round(statistics.median(response_ms), 2),
-                                    "p99": round(percentile(response_ms, 99), 2),
-                                    "max": round(max(response_ms), 2)},
+            "webhook_response_ms": {"p50": round(statistics.median(burst_response_ms), 2),
+                                    "p99": round(percentile(burst_response_ms, 99), 2),
+                                    "max": round(max(burst_response_ms), 2)},
+            "single_webhook_response_ms": {"p50": round(statistics.median(response_ms[args.messages:]), 2),
+                                           "p99": round(percentile(response_ms[args.messages:], 99), 2)}
+            if args.single else None,
             "duplicate_webhook_response_ms": {"p50": round(statistics.median(dup_ms), 2),
                                               "p99": round(percentile(dup_ms, 99), 2)},
             "duplicates_acknowledged": dup_status.count(200),
@@ -297,8 +301,11 @@ def main() -> int:
         r = result
         print(f"mode: {r['mode']}, {r['server']}; {args.messages} webhooks at concurrency {r['concurrency']}, "
               f"then {args.single} one at a time")
-        print(f"webhook response: p50 {r['webhook_response_ms']['p50']} ms, p99 {r['webhook_response_ms']['p99']} ms "
+        print(f"webhook response during the burst: p50 {r['webhook_response_ms']['p50']} ms, p99 {r['webhook_response_ms']['p99']} ms "
               f"(max {r['webhook_response_ms']['max']} ms; target p99 < 50 ms)")
+        if r["single_webhook_response_ms"]:
+            one = r["single_webhook_response_ms"]
+            print(f"webhook response, one at a time: p50 {one['p50']} ms, p99 {one['p99']} ms")
         d = r["duplicate_webhook_response_ms"]
         print(f"webhook response for {total} redeliveries (acknowledged, nothing to do): p50 {d['p50']} ms, "
               f"p99 {d['p99']} ms")
