@@ -51,6 +51,7 @@ def check(
         allow_private=allow_private,
         allowed_ports=frozenset(allowed_ports) if allowed_ports is not None else guard.DEFAULT_PORTS,
     )
+    articles = kb.articles()  # loaded inside the time limit, not after it
     parsed = guard.parse_target(target, port)
     guard.screen_target(parsed, policy)
     when = _aware(now) if now else dt.datetime.now(dt.timezone.utc)
@@ -89,7 +90,7 @@ def check(
     return CheckReport(
         target=parsed.text,
         steps=tuple(r.step for r in results),
-        findings=diagnose(observations, kb.articles()),
+        findings=diagnose(observations, articles),
     )
 
 
