@@ -611,7 +611,7 @@ def _ladder_text(conn: Conn) -> str:
     return " → ".join(parts)
 
 
-def _timeline(conn: Conn, roles: _Roles | None, picture: bool) -> Timeline:
+def _timeline(name: str, conn: Conn, roles: _Roles | None, picture: bool) -> Timeline:
     client = conn.client
     names = ["", ""]
     for d in (0, 1):
@@ -623,8 +623,9 @@ def _timeline(conn: Conn, roles: _Roles | None, picture: bool) -> Timeline:
     if conn.version == 0x0304:
         lines.append("TLS 1.3: certificates and alerts are encrypted, so nothing is said about them")
     for s in conn.steps:
-        lines.append(f"frame {s.frame}: {names[s.direction]} → {names[1 - s.direction]}: {s.text}")
-    title = f"{conn.label}: {names[client]} → {names[1 - client]}"
+        if s.text not in _MINOR_STEPS:
+            lines.append(f"frame {s.frame}: {names[s.direction]} → {names[1 - s.direction]}: {s.text}")
+    title = f"{name} {conn.label}: {names[client]} → {names[1 - client]}"
     png = _ladder_png(title, names[client], names[1 - client], conn, client) if picture else None
     return Timeline(title=title, lines=tuple(lines), picture=png)
 
@@ -689,7 +690,7 @@ def observe(chunks: Iterable[bytes], name: str) -> Observed:
             tls13 += 1
         observations += found
         if _failing(conn, found) or conn.call_ids & troubled_calls:
-            timelines.append(_timeline(conn, roles, picture=len(timelines) < MAX_PICTURES))
+            timelines.append(_timeline(name, conn, roles, picture=len(timelines) < MAX_PICTURES))
     observations += sip_observations
     warnings = list(result.warnings)
     if tls13:
@@ -697,4 +698,5 @@ def observe(chunks: Iterable[bytes], name: str) -> Observed:
                         "so nothing is said about them")
     if not result.frames:
         warnings.append("the capture holds no packets")
-    return Observed(observations=tuple(observations), timelines=tuple(timelines), warnings=tuple(warnings))
+    return Observed(observations=tuple(observations), timelines=tuple(timelines),
+                    warnings=tuple(f"{name}: {w}" for w in warnings))
