@@ -151,6 +151,20 @@ def _code_spans(text: str) -> list[str]:
     return re.findall(r"`([^`\n]{4,})`", text)
 
 
+_XCONF_RE = re.compile(r'xConfiguration\s+([^:"\n]+?):\s*"([^"\n]*)"')
+
+
+def _config_settings(text: str) -> list[str]:
+    """``*c xConfiguration`` settings quoted in prose, as "key words value" without the
+    zone or rule number, so they match a pasted line whatever the number is there."""
+    out = []
+    for m in _XCONF_RE.finditer(text):
+        key = re.split(r"(?:\b\d+|<\w+>)\s+", m.group(1).strip())[-1]
+        if len(key.split()) >= 2 and m.group(2).strip():
+            out.append(f'{key}: "{m.group(2)}"')
+    return out
+
+
 def normalize_phrase(text: str) -> str:
     """Lower-case words separated by single spaces: how exact error strings are compared."""
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
@@ -172,9 +186,9 @@ def article_record(art: Article, ana) -> dict:
     """What search needs besides the postings: exact phrases and snippet candidates.
 
     Phrases carry a weight: log signatures are the article's own statement of its
-    error strings (1.0); code spans in its config and capture evidence are strong
-    (0.8); code spans in the body are weaker (0.4) because a body may quote a line
-    only to say what it is not.
+    error strings (1.0); code spans and xConfiguration settings in its config and
+    capture evidence are strong (0.8); those in the body are weaker (0.4) because a
+    body may quote a line only to say what it is not.
     """
     phrases: dict[str, tuple[float, str]] = {}
 
@@ -186,9 +200,9 @@ def article_record(art: Article, ana) -> dict:
     for sig in art.log_signatures:
         add(sig, 1.0)
     for item in art.config_evidence + art.capture_evidence:
-        for span in _code_spans(item):
+        for span in _code_spans(item) + _config_settings(item):
             add(span, 0.8)
-    for span in _code_spans(art.body):
+    for span in _code_spans(art.body) + _config_settings(art.body):
         add(span, 0.4)
 
     texts = [art.title, *art.symptoms, *art.log_signatures, *art.config_evidence, *art.capture_evidence,
