@@ -13,7 +13,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from checks.logcalls import CallTracker, SearchLine, SipSeen, session_ids
+from checks.logcalls import CallTracker, SipSeen, session_ids
 from checks.model import Evidence, Observation, Timeline
 from checks.parsers.explog import Record
 
@@ -289,7 +289,7 @@ class LogObserver:
     # -- search rules and CPL --------------------------------------------------------------
     def _search(self, rec: Record) -> None:
         detail = rec.get("Detail") or rec.text
-        self.calls.add_search(SearchLine(self.file, rec.line, self.calls.next_order(), detail))
+        self.calls.add_search(self.file)
         m = _CONSIDERING.search(detail)
         if not m:
             return

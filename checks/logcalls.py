@@ -83,14 +83,6 @@ class SipSeen:
         return f"{_clock(self.time)} {arrow} {self.remote or '?'}  {what}"
 
 
-@dataclass(frozen=True)
-class SearchLine:
-    file: str
-    line: int
-    order: int
-    text: str
-
-
 def _clock(ts: str) -> str:
     return ts.split("T", 1)[1][:12] if "T" in ts else ts
 
@@ -123,13 +115,11 @@ class CallTracker:
             return
         self.messages[key] = seen
 
-    def add_search(self, line: SearchLine) -> None:
+    def add_search(self, file: str) -> None:
+        """A search-rule line was logged now (only its place in the log order matters)."""
         if self.search_count < MAX_SEARCH_LINES:
             self.search_count += 1
-            self.searches.setdefault(line.file, []).append(line.order)  # orders only grow: stays sorted
-
-    def full_messages(self) -> list[SipMessage]:
-        return [s.message for s in sorted(self.messages.values(), key=lambda s: s.order) if s.message is not None]
+            self.searches.setdefault(file, []).append(self.next_order())  # orders only grow: stays sorted
 
     def calls(self) -> list[list[SipSeen]]:
         """Messages grouped into calls (union of Call-ID and Session-ID UUIDs), each in log order."""

@@ -111,10 +111,6 @@ class Record:
     def event(self) -> str:
         return self.fields.get("Event", "")
 
-    @property
-    def level(self) -> str:
-        return self.fields.get("Level", "")
-
     def get(self, name: str, default: str = "") -> str:
         return self.fields.get(name, default)
 
