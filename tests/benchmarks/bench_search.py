@@ -4,8 +4,9 @@
 
 Measures, in a private index folder:
   * index build time (``kb.index.rebuild``), several times;
-  * in-process query latency p50/p99 over the evaluation set (target p99 < 20 ms),
-    after one warm-up pass so the index is open;
+  * in-process query latency p50/p99 over the evaluation set (target p99 < 20 ms):
+    the first pass (index just opened, every word scored for the first time) and
+    then repeated passes, as a long-running bot sees them;
   * wall time of ``hcdoctor search ...`` as a fresh process with a built index
     (target < 1 s), which is what a person at a terminal waits for.
 """
@@ -55,14 +56,19 @@ def main() -> int:
             builds.append(index.rebuild()["seconds"])
         search.reset()
 
-        for item in items:  # warm-up: opens the index once, as a long-running bot would
+        search.search("warm up", 1)  # opens the index once, as a long-running bot would
+        first = []
+        for item in items:  # each word's scores are computed the first time a query uses it
+            t0 = time.perf_counter()
             search.search(item["q"], 5)
-        latencies = []
+            first.append((time.perf_counter() - t0) * 1000)
+        latencies, cpu = [], []
         for _ in range(args.rounds):
             for item in items:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 search.search(item["q"], 5)
                 latencies.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
 
         exe = shutil.which("hcdoctor")
         cmd = [exe] if exe else [sys.executable, "-m", "bot.cli"]
@@ -77,9 +83,14 @@ def main() -> int:
 
         print(f"index build: {len(builds)} runs, median {statistics.median(builds):.3f} s, "
               f"max {max(builds):.3f} s")
+        print(f"first pass over the eval set (words not yet scored): p50 {percentile(first, 50):.2f} ms, "
+              f"p99 {percentile(first, 99):.2f} ms, max {max(first):.2f} ms")
         print(f"query latency: {len(latencies)} queries ({len(items)} eval items x {args.rounds}), "
               f"p50 {percentile(latencies, 50):.2f} ms, p99 {percentile(latencies, 99):.2f} ms, "
               f"max {max(latencies):.2f} ms  (target p99 < 20 ms)")
+        print(f"query CPU time (unaffected by other load on the machine): p50 {percentile(cpu, 50):.2f} ms, "
+              f"p99 {percentile(cpu, 99):.2f} ms")
+        print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         print(f"cold `hcdoctor search`: {len(cold)} runs, median {statistics.median(cold):.3f} s, "
               f"max {max(cold):.3f} s  (target < 1 s)")
         ok = percentile(latencies, 99) < 20 and statistics.median(cold) < 1.0
