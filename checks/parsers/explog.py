@@ -41,18 +41,21 @@ _LONG_LINE = 4096
 # Byte markers of every record a Hybrid Call rule or timeline uses. Each is checked with
 # bytes.find; keep them few and distinctive (each one is a full pass over the data).
 MARKERS: tuple[bytes, ...] = (
-    b"TLS Negotiation Error",
+    b"Event",                # Inbound/Outbound TLS Negotiation Error, Search Completed, Call Rejected
     b"TCP Conne",            # Connecting / Connection Established / Failed / Closed
     b"SSL connection",       # developer.ssl: Failed to establish SSL connection
     b"network.dns",
     b"earch rule",           # network.search: Search rule '...' / Considering search rule
     b"CPL: <",
-    b"Search Completed",
-    b"Call Rejected",
     b"SIPMSG:",
-    b"Socket failure",       # pasted Control Hub connectivity-test output
-    b"No DNS addresses found",
 )
+# Events a rule reads; other Event lines (registrations, admin sessions, alarms) are skipped.
+EVENTS_KEPT = (b"TLS Negotiation Error", b"Search Completed", b"Call Rejected")
+_EVENT_KEPT = re.compile(b"|".join(EVENTS_KEPT))
+# Control Hub connectivity-test output is pasted as a short text, never found inside an Expressway
+# log: these markers are only looked for in the first PASTE_BYTES of an input.
+PASTE_MARKERS: tuple[bytes, ...] = (b"Socket failure", b"No DNS addresses found")
+PASTE_BYTES = 1 << 20
 # network.sip INFO summaries (Receive Request Method=INVITE, CSeq=1, ...): read only while the log
 # has shown no SIPMSG block, because the DEBUG block of the same message says everything they say.
 SUMMARY_MARKER = b", CSeq="
@@ -181,6 +184,7 @@ def _sip_block(buf: bytes, marker_line_end: int, final: bool) -> tuple[int, byte
 # SIP messages no Hybrid Call rule reads (registrations, keepalives, presence) are not parsed.
 SIP_METHODS_KEPT = (b"INVITE", b"ACK", b"BYE", b"CANCEL", b"UPDATE", b"PRACK")
 _CSEQ_KEPT = re.compile(rb"\n ?(?:CSeq|cseq|CSEQ)[ \t]*:[ \t]*\d+[ \t]+(?:INVITE|ACK|BYE|CANCEL|UPDATE|PRACK)\b")
+_CSEQ_METHOD_KEPT = re.compile(rb"\b(?:INVITE|ACK|BYE|CANCEL|UPDATE|PRACK)\b")
 _SUMMARY_KEPT = re.compile(rb"Method=(?:INVITE|ACK|BYE|CANCEL|UPDATE|PRACK)\b")
 
 
@@ -201,12 +205,28 @@ def sip_text(framed: bytes) -> bytes | None:
     return text.replace(b"\n", b"\r\n") + b"\r\n"
 
 
+def _sip_skippable(buf: bytes, first: int) -> bool:
+    """Whether the SIP message starting at ``first`` (its `` |`` line) is one no rule reads, judged from
+    its start line (and CSeq for a response) without finding where the block ends."""
+    if not buf.startswith(b" |", first):
+        return False
+    p = first + 2
+    if buf.startswith(b"SIP/2.0", p):
+        c = buf.find(b"CSeq:", p, p + 8192)
+        if c < 0:
+            return False
+        eol = buf.find(b"\n", c)
+        return _CSEQ_METHOD_KEPT.search(buf, c, eol if eol >= 0 else len(buf)) is None
+    return not buf.startswith(SIP_METHODS_KEPT, p) and buf.find(b" SIP/2.0", p, p + 2048) >= 0
+
+
 def relevant(raw: bytes) -> bool:
     """Cheap byte test of a marker line: is it one a rule or a timeline reads?
 
     TCP lines matter on the Mutual TLS port, or when a connection failed (any port: the
     outbound DNS fault connects to 5061); DNS lines when they query SRV for a Webex user's
-    domain or answer with port 5061; SIP summaries only for call-setup methods.
+    domain or answer with port 5061; SIP summaries only for call-setup methods; Event lines
+    only for the events a rule reads.
     """
     if b"TCP Conne" in raw:
         return b"5062" in raw or b"Connection Failed" in raw
@@ -214,6 +234,8 @@ def relevant(raw: bytes) -> bool:
         return b":5061'" in raw or (b"SRV" in raw and (b".call.ciscospark.com" in raw or b".calls.webex.com" in raw))
     if SUMMARY_MARKER in raw:
         return _SUMMARY_KEPT.search(raw) is not None
+    if b"Event" in raw and not any(e in raw for e in EVENTS_KEPT):
+        return any(m in raw for m in (b"SSL connection", b"earch rule", b"CPL: <") + PASTE_MARKERS)
     return True
 
 
@@ -248,21 +270,26 @@ class LogScanner:
         return self._scan(buf, len(buf), final=True) if buf else []
 
     def _scan(self, buf: bytes, cut: int, final: bool) -> list[Record]:
-        hits: set[int] = set()
         markers = self.markers if self.sip_blocks else self.markers + (SUMMARY_MARKER,)
-        for marker in markers:
+        if self._base < PASTE_BYTES:
+            markers += PASTE_MARKERS
+        hits: list[int] = []  # position * 16 + marker number, so one integer sort orders them
+        for k, marker in enumerate(markers):
             i = buf.find(marker, 0, cut)
             while i >= 0:
-                hits.add(i)
+                hits.append(i << 4 | k)
                 i = buf.find(marker, i + len(marker), cut)
+        hits.sort()
         records: list[Record] = []
         line = self._line
         counted = 0  # buf offset up to which newlines are counted into ``line``
         done = max(0, self._done - self._base)  # hits before this were read already
         keep_from = cut
-        for pos in sorted(hits):
+        for code in hits:
+            pos = code >> 4
             if pos < done:
                 continue
+            marker = markers[code & 15]
             start = buf.rfind(b"\n", 0, pos) + 1
             end = buf.find(b"\n", pos)
             if end < 0:
@@ -271,8 +298,27 @@ class LogScanner:
                 line += buf.count(b"\n", counted, start)
                 counted = start
                 rs, re_ = _record_bounds(buf, start, end, pos)
-                records.append(parse_record(decode(buf[rs:re_]), line))
+                if relevant(buf[rs:re_]):
+                    records.append(parse_record(decode(buf[rs:re_]), line))
                 done = re_
+                continue
+            # cheap rejections first, on the buffer itself (most marker lines are ordinary traffic)
+            if marker == b"TCP Conne":
+                if buf.find(b"5062", start, end) < 0 and buf.find(b"Failed", pos, end) < 0:
+                    done = end
+                    continue
+            elif marker == b"network.dns":
+                if buf.find(b":5061'", pos, end) < 0 and not (
+                        buf.find(b"SRV", pos, end) >= 0 and (buf.find(b".call.ciscospark.com", pos, end) >= 0
+                                                             or buf.find(b".calls.webex.com", pos, end) >= 0)):
+                    done = end
+                    continue
+            elif marker == b"Event":
+                if _EVENT_KEPT.search(buf, pos, end) is None:
+                    done = end
+                    continue
+            elif marker == b"SIPMSG:" and _sip_skippable(buf, end + 1):
+                done = end  # a registration, keepalive or presence message: nothing to read in it
                 continue
             raw = buf[start:end]
             if b"SIPMSG:" in raw:
