@@ -65,6 +65,8 @@ SYNONYMS = {
 
 @dataclass(frozen=True)
 class Hit:
+    """One ranked article; ``snippet`` is the article text that matched, matched words in **bold**."""
+
     issue: str
     title: str
     score: float
@@ -110,7 +112,7 @@ class _Opened:
 
         A query's score is the boosted sum of its words' scores (Whoosh's ``Or`` adds
         them up), and they cannot change while this index is open, so each word is
-        scored once per process: that takes the query path from ~6 ms to well under one.
+        scored once per process: that takes a warm query from ~6 ms to about one.
         """
         found = self.term_scores.get(term)
         if found is None:
