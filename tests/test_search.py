@@ -8,6 +8,7 @@ describe faults and to whole pasted log lines.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import os
 import re
@@ -62,6 +63,19 @@ def test_eval_set_is_well_formed():
         assert item["expect"] and set(item["expect"]) <= catalog, item
     assert {e for i in items for e in i["expect"]} == catalog, "every article is someone's answer"
     assert sum(i["kind"] == "log" for i in items) >= 15
+
+
+def test_eval_symptoms_are_not_copied_from_the_articles():
+    arts = loader.articles().values()
+    own = [t.lower() for a in arts for t in (a.title, *a.symptoms)]
+    bodies = " ".join((a.body + " " + a.summary).lower() for a in arts)
+    for item in load_eval():
+        if item["kind"] != "symptom":
+            continue
+        q = item["q"].lower()
+        assert q not in bodies, item["q"]
+        closest = max(own, key=lambda t: difflib.SequenceMatcher(None, q, t).ratio())
+        assert difflib.SequenceMatcher(None, q, closest).ratio() < 0.8, (item["q"], closest)
 
 
 def test_eval_hit_rates(capsys):
