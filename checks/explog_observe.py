@@ -46,9 +46,9 @@ _SUMMARY = re.compile(r"^(Receive|Sending|Send) (Request|Response) (?:Method=(\w
 _SUMMARY_FIELD = re.compile(r"(Method|CSeq|Call-ID|Request-URI|To|Code|Local-SessionID|Remote-SessionID|Msg-Hash)=([^,]*)")
 
 
-_HEADER = re.compile(rb"^(call-id|i|cseq|contact|m|route|warning|session-id|to|t)[ \t]*:[ \t]*([^\r\n]*)", re.M | re.I)
+_HEADER = re.compile(r"^(call-id|i|cseq|contact|m|route|warning|session-id|to|t)[ \t]*:[ \t]*([^\r\n]*)", re.M | re.I)
 _COMPACT = {"i": "call-id", "m": "contact", "t": "to"}
-_START = re.compile(rb"^(?:([A-Z]{3,10}) (\S+) SIP/2\.0|SIP/2\.0 (\d{3})\b)")
+_START = re.compile(r"^(?:([A-Z]{3,10}) (\S+) SIP/2\.0|SIP/2\.0 (\d{3})\b)")
 _AUDIO_LINE = re.compile(rb"^m=audio[ \t]+(\d+)[^\r\n]*", re.M)
 _USUAL_PAYLOADS = frozenset({b"0", b"8", b"9"})  # static PCMU, PCMA, G722
 
@@ -57,23 +57,21 @@ def peek_sip(sip: bytes) -> tuple[str | None, int | None, str, dict] | None:
     """Start line and the few headers the call rules follow (Call-ID, CSeq, Contact, Route, Warning,
     Session-ID, To), read with one regex pass. Most logged SIP messages need nothing more; the ones
     whose SDP or Reason matter go through ``checks.parsers.sip.parse_message`` (``needs_full_parse``)."""
-    m = _START.match(sip)
+    end = sip.find(b"\r\n\r\n")
+    head = (sip if end < 0 else sip[:end]).decode("utf-8", "replace")
+    m = _START.match(head)
     if not m:
         return None
-    head = sip[: sip.find(b"\r\n\r\n") if b"\r\n\r\n" in sip else len(sip)]
     headers: dict = {}
     for name, value in _HEADER.findall(head):
-        key = name.decode("ascii").lower()
+        key = name.lower()
         key = _COMPACT.get(key, key)
-        text = value.decode("utf-8", "replace").strip()
         if key == "route":
-            headers.setdefault("route", []).append(text)
-        else:
-            headers.setdefault(key, text)
-    method = m.group(1).decode("ascii") if m.group(1) else None
-    status = int(m.group(3)) if m.group(3) else None
-    ruri = m.group(2).decode("utf-8", "replace") if m.group(2) else ""
-    return method, status, ruri, headers
+            headers.setdefault("route", []).append(value.strip())
+        elif key not in headers:
+            headers[key] = value.strip()
+    status = m.group(3)
+    return m.group(1), int(status) if status else None, m.group(2) or "", headers
 
 
 def needs_full_parse(sip: bytes, method: str | None, status: int | None) -> bool:
@@ -374,19 +372,21 @@ class LogObserver:
                 message = parse_message(rec.sip)
             except InputError:
                 message = None
+        fields = rec.fields
         received = self._direction(rec)
-        remote = f"{rec.get('Src-ip')}:{rec.get('Src-port')}" if received else f"{rec.get('Dst-ip')}:{rec.get('Dst-port')}"
+        remote = (f"{fields.get('Src-ip', '')}:{fields.get('Src-port', '')}" if received
+                  else f"{fields.get('Dst-ip', '')}:{fields.get('Dst-port', '')}")
         cseq = headers.get("cseq", "").split()
         seen = SipSeen(
             file=self.file, line=rec.sip_line or rec.line, order=self.calls.next_order(), time=rec.time,
-            received=received, remote=remote, local_port=rec.get("Local-port"), call_id=headers.get("call-id", ""),
+            received=received, remote=remote, local_port=fields.get("Local-port", ""), call_id=headers.get("call-id", ""),
             method=method, status=status, cseq_method=cseq[-1].upper() if cseq else "",
             session_ids=session_ids(headers.get("session-id")), contact=headers.get("contact", ""),
             routes=tuple(headers.get("route", ())), warning=headers.get("warning", ""), request_uri=ruri,
-            to_uri=headers.get("to", ""), text=rec.sip.split(b"\r\n", 1)[0].decode("utf-8", "replace"),
+            to_uri=headers.get("to", ""), text=rec.sip[:rec.sip.find(b"\r\n")].decode("utf-8", "replace"),
             message=message, full=True,
         )
-        self._sip_message(rec, seen, rec.get("Msg-Hash"))
+        self._sip_message(rec, seen, fields.get("Msg-Hash", ""))
         self._sip_status(rec, seen)
 
     def _sip_message(self, rec: Record, seen: SipSeen, msg_hash: str) -> None:
