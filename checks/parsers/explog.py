@@ -52,6 +52,8 @@ MARKERS: tuple[bytes, ...] = (
 # Events a rule reads; other Event lines (registrations, admin sessions, alarms) are skipped.
 EVENTS_KEPT = (b"TLS Negotiation Error", b"Search Completed", b"Call Rejected")
 _EVENT_KEPT = re.compile(b"|".join(EVENTS_KEPT))
+# DNS lines a rule reads: answers with port 5061, SRV queries for a Webex user's own domain.
+_DNS_KEPT = re.compile(rb":5061'|\.calls?\.(?:ciscospark|webex)\.com\S*\s+Type\s*=?\s*\"SRV")
 # Control Hub connectivity-test output is pasted as a short text, never found inside an Expressway
 # log: these markers are only looked for in the first PASTE_BYTES of an input.
 PASTE_MARKERS: tuple[bytes, ...] = (b"Socket failure", b"No DNS addresses found")
@@ -308,9 +310,7 @@ class LogScanner:
                     done = end
                     continue
             elif marker == b"network.dns":
-                if buf.find(b":5061'", pos, end) < 0 and not (
-                        buf.find(b"SRV", pos, end) >= 0 and (buf.find(b".call.ciscospark.com", pos, end) >= 0
-                                                             or buf.find(b".calls.webex.com", pos, end) >= 0)):
+                if _DNS_KEPT.search(buf, pos, end) is None:
                     done = end
                     continue
             elif marker == b"Event":
@@ -344,7 +344,11 @@ class LogScanner:
             # hold back the last complete line as well: it may be the header of a SIPMSG block
             keep_from = buf.rfind(b"\n", 0, max(0, cut - 1)) + 1
         self._done = self._base + done
-        self._line += buf.count(b"\n", 0, keep_from)
+        # ``line`` is the line number at ``counted``: move it to ``keep_from`` (either side)
+        if counted <= keep_from:
+            self._line = line + buf.count(b"\n", counted, keep_from)
+        else:
+            self._line = line - buf.count(b"\n", keep_from, counted)
         self._base += keep_from
         self._buf = buf[keep_from:]
         return records
