@@ -395,12 +395,12 @@ class LogObserver:
 
     def _sip_status(self, rec: Record, seen: SipSeen) -> None:
         """A 404 or 403 the Expressway sent closes a pending search or CPL story."""
-        if seen.received or seen.cseq_method != "INVITE":
+        if seen.received or seen.status not in (403, 404) or seen.cseq_method != "INVITE":
             return
         alias = re.sub(r"^.*?<?sips?:", "", seen.to_uri).split(">")[0].split(";")[0].lower()
         if seen.status == 404:
             self._not_found(rec, alias)
-        elif seen.status == 403:
+        else:
             self._forbidden(rec, alias)
 
     # -- results ---------------------------------------------------------------------------
