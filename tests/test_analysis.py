@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,10 @@ FIX = Path(__file__).parent / "fixtures" / "logs"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, timeout=120,
+    """``hcdoctor`` as installed (console script), else the same entry point through the interpreter."""
+    exe = shutil.which("hcdoctor")
+    cmd = [exe] if exe else [sys.executable, "-m", "bot.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parent.parent)
 
 
