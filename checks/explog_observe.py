@@ -26,6 +26,7 @@ EVIDENCE_CHARS = 400
 DNS_ANSWER_WINDOW_LINES = 40  # an SRV answer this close after a query is taken as its answer
 
 MTLS_PORT = "5062"
+EXPRESSWAY_OUTBOUND_PORTS = range(25000, 30000)
 # Detail text of a TLS failure -> (observation code, the direction in which it means that).
 TLS_DETAILS: tuple[tuple[str, str, str], ...] = (
     ("self signed certificate in certificate chain", "log.tls.inbound.self_signed_in_chain", "inbound"),
@@ -85,6 +86,14 @@ def needs_full_parse(sip: bytes, method: str | None, status: int | None) -> bool
         if m.group(1) == b"0" or not _USUAL_PAYLOADS.intersection(line[3:]):
             return True
     return False
+
+
+def _direction_by_port(src_port: str) -> str:
+    """When a line does not say inbound or outbound: the Expressway opens its outbound connections from
+    its TCP outbound port range (25000-29999), Webex from ephemeral ports outside it."""
+    if not src_port.isdigit():
+        return ""
+    return "outbound" if int(src_port) in EXPRESSWAY_OUTBOUND_PORTS else "inbound"
 
 
 def _clock(ts: str) -> str:
@@ -191,7 +200,8 @@ class LogObserver:
     def _tls_event(self, rec: Record) -> None:
         event = rec.event or ("Inbound TLS Negotiation Error" if "Inbound TLS" in rec.text else
                               "Outbound TLS Negotiation Error" if "Outbound TLS" in rec.text else "TLS Negotiation Error")
-        direction = "inbound" if event.startswith("Inbound") else "outbound" if event.startswith("Outbound") else ""
+        direction = "inbound" if event.startswith("Inbound") else "outbound" if event.startswith("Outbound") else \
+            _direction_by_port(rec.get("Src-port"))
         detail = rec.get("Detail") or rec.text
         key = self._key(rec)
         self._note(key, rec, f"{event}: {rec.get('Detail')}", failed=True)
@@ -256,7 +266,7 @@ class LogObserver:
                 self._note(key, rec, f"TCP Connection Closed ({reason or 'no reason'})",
                            failed=bool(reason) and reason != "Got EOF on socket")
             if reason and dport == MTLS_PORT:
-                code = self._classify(reason, "")
+                code = self._classify(reason, _direction_by_port(key[1]))
                 if code and code.startswith("log.tls.inbound"):
                     self._observe(code, (self._ev(rec),), detail=reason)
             return
