@@ -34,6 +34,8 @@ import kb
 from bot import replies
 from bot.access import REFUSAL, AllowList
 from bot.commands import Command, parse, strip_mention
+from bot.limits import (CHECKS_BUSY, LIMIT_NOTICE, ROOM_LIMIT_NOTICE, FileCounter, LocalCheckSlots, MemoryCounter,
+                        RateLimiter, RateLimits, RedisCheckSlots, RedisCounter)
 from bot.replies import Reply
 from bot.settings import EDIT_LIMIT, Settings
 from bot.version import version_text
@@ -50,20 +52,25 @@ SEARCH_LIMIT = 3  # the best article and two runners-up
 class Task:
     """One unit of work, made from a verified webhook: ids only, never message text or tokens."""
 
-    kind: Literal["message", "action", "refuse"]
+    kind: Literal["message", "action", "refuse", "limited"]
     id: str  # the message id, or the attachment-action id
     room_id: str
     person_id: str = ""
     person_email: str = ""
     job_id: str = ""
+    about: str = ""  # for "limited": "person" or "room", the scope that was over its limit
 
     @classmethod
-    def new(cls, kind, id, room_id, person_id="", person_email="") -> "Task":
-        return cls(kind, id, room_id, person_id, person_email, f"{kind[:3]}-{uuid.uuid4().hex[:12]}")
+    def new(cls, kind, id, room_id, person_id="", person_email="", about="") -> "Task":
+        return cls(kind, id, room_id, person_id, person_email, f"{kind[:3]}-{uuid.uuid4().hex[:12]}", about)
 
 
 class JobFailed(HcdError):
     """Raised after a failure was logged and reported, so RQ records the job as failed."""
+
+
+class QueueUnavailable(HcdError):
+    """The queue (Redis) cannot take the work now; the webhook answers 503 so Webex delivers it again."""
 
 
 # -- de-duplication ----------------------------------------------------------------------------------
@@ -178,7 +185,25 @@ class Context:
         self.settings = settings
         self.allow = AllowList.parse(settings.allowed)
         self._client = None
+        self._slots = None
         self._lock = threading.Lock()
+
+    @property
+    def check_slots(self):
+        """Where the "at most N checks at once per person" slots live (Redis, else lock files on this host)."""
+        with self._lock:
+            if self._slots is None:
+                s = self.settings
+                if s.redis_url:
+                    import redis
+
+                    self._slots = RedisCheckSlots(redis.Redis.from_url(s.redis_url), s.checks_per_person,
+                                                  int(s.check_timeout) + 60)
+                else:
+                    seen = FileSeen.for_settings(s)
+                    directory = seen.dir if seen else Path(tempfile.mkdtemp(prefix="hcdoctor-slots-"))
+                    self._slots = LocalCheckSlots(directory, s.checks_per_person)
+            return self._slots
 
     @property
     def client(self):
@@ -227,7 +252,7 @@ class Conversation:
 
     # entry points -------------------------------------------------------------------------------
     def run(self) -> None:
-        if self.task.kind == "action":
+        if self.task.kind == "action" or (self.task.kind == "limited" and self.task.id.startswith("action:")):
             self.on_action()
         else:
             self.on_message()
@@ -245,14 +270,20 @@ class Conversation:
         if self.task.kind == "refuse":
             self.say(Reply(REFUSAL))
             return
+        if self.task.kind == "limited":
+            self.say(Reply(ROOM_LIMIT_NOTICE if self.task.about == "room" else LIMIT_NOTICE))
+            return
         names = [n for n in (me.get("displayName"), me.get("nickName"), me.get("firstName")) if n]
         text = strip_mention(msg.get("text") or "", names, msg.get("html"), me.get("id"))
         self.dispatch(parse(text, has_files=bool(msg.get("files"))), msg)
 
     def on_action(self) -> None:
-        action = self.client.get_action(self.task.id)
+        action = self.client.get_action(self.task.id.removeprefix("action:"))
         card_msg = self.client.get_message(action["messageId"])
         self.root = self._thread_root(card_msg)
+        if self.task.kind == "limited":
+            self.say(Reply(ROOM_LIMIT_NOTICE if self.task.about == "room" else LIMIT_NOTICE))
+            return
         if not self.ctx.allow.everyone:
             person = self.client.get_person(action.get("personId", ""))
             if not any(self.ctx.allow.allows(e) for e in person.get("emails") or ()):
@@ -301,14 +332,20 @@ class Conversation:
                 self.analyze(files)
 
     def check(self, target: str) -> None:
-        progress = self.start(replies.checking(target))
-        try:
-            report = checks.check(target, timeout=self.ctx.settings.check_timeout,
-                                  allow_private=self.ctx.settings.check_private)
-        except HcdError as exc:  # refused target, unusable syntax, resolver down
-            self.say(Reply(f"I cannot check {replies.code(target)}: {exc}"), progress)
-            return
-        self.say(replies.check_reply(report, self.ctx.settings.public_url), progress)
+        """One live check, at most ``checks_per_person`` at once per person (a bot is not a scanner)."""
+        person = self.task.person_id or self.task.person_email or self.room
+        with self.ctx.check_slots.hold(person) as free:
+            if not free:
+                self.say(Reply(CHECKS_BUSY.format(n=self.ctx.settings.checks_per_person)))
+                return
+            progress = self.start(replies.checking(target))
+            try:
+                report = checks.check(target, timeout=self.ctx.settings.check_timeout,
+                                      allow_private=self.ctx.settings.check_private)
+            except HcdError as exc:  # refused target, unusable syntax, resolver down
+                self.say(Reply(f"I cannot check {replies.code(target)}: {exc}"), progress)
+                return
+            self.say(replies.check_reply(report, self.ctx.settings.public_url), progress)
 
     def analyze(self, urls: list[str]) -> None:
         infos = []
@@ -365,10 +402,12 @@ class ThreadJobs:
     """
 
     mode = "threads"
+    unavailable: tuple[type[BaseException], ...] = ()  # nothing here can be down while the process runs
 
     def __init__(self, settings: Settings):
         self.ctx = Context(settings)
         self._seen: Seen | None = None
+        self._limiter: RateLimiter | None = None
         self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="hcdoctor-job")
         self._count_lock = threading.Lock()
         self.in_flight = 0  # queued or running; shown by /healthz, waited on by tests and shutdown
@@ -380,6 +419,22 @@ class ThreadJobs:
             if self._seen is None:
                 self._seen = FileSeen.for_settings(self.ctx.settings) or MemorySeen(self.ctx.settings.dedupe_ttl)
             return self._seen
+
+    @property
+    def limiter(self) -> RateLimiter:
+        seen = self.seen
+        with self._count_lock:
+            if self._limiter is None:
+                counter = FileCounter(seen.dir) if isinstance(seen, FileSeen) else MemoryCounter()
+                self._limiter = RateLimiter(counter, seen, _limits(self.ctx.settings))
+            return self._limiter
+
+    def submit_once(self, key: str, task: Task) -> bool:
+        """Submit ``task`` unless ``key`` was seen before; False for a duplicate."""
+        if not self.seen.first(key):
+            return False
+        self.submit(task)
+        return True
 
     def submit(self, task: Task) -> None:
         with self._count_lock:
@@ -416,13 +471,42 @@ class RQJobs:
         from rq import Queue
 
         self.settings = settings
-        self.redis = redis.Redis.from_url(settings.redis_url)
+        # short socket timeouts: a Redis that hangs must turn into a quick 503, not a Webex timeout
+        self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1)
+        self.unavailable = (redis.RedisError,)
         self.seen = RedisSeen(self.redis, settings.dedupe_ttl)
+        self.limiter = RateLimiter(RedisCounter(self.redis), self.seen, _limits(settings))
         self.queue = Queue(settings.queue_name, connection=self.redis)
 
-    def submit(self, task: Task) -> None:
+    def _enqueue(self, task: Task, pipeline=None) -> None:
         self.queue.enqueue("bot.jobs.run_task", task, job_id=task.job_id, job_timeout=JOB_TIMEOUT,
-                           result_ttl=600, failure_ttl=7 * 24 * 3600, description=f"{task.kind} {task.id}")
+                           result_ttl=600, failure_ttl=7 * 24 * 3600, description=f"{task.kind} {task.id}",
+                           pipeline=pipeline)
+
+    def submit(self, task: Task) -> None:
+        self._enqueue(task)
+
+    def submit_once(self, key: str, task: Task) -> bool:
+        """Mark ``key`` seen and enqueue ``task`` in one Redis transaction: both happen or neither.
+
+        Otherwise a Redis that fails between the two would leave the delivery marked
+        as seen but never queued, and Webex's redelivery would be dropped as a duplicate.
+        """
+        import redis
+
+        full = self.seen.prefix + key
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(full)
+                if pipe.exists(full):
+                    return False
+                pipe.multi()
+                pipe.set(full, b"1", ex=self.settings.dedupe_ttl)
+                self._enqueue(task, pipeline=pipe)
+                pipe.execute()
+            except redis.WatchError:  # another web process took it between WATCH and EXEC
+                return False
+        return True
 
     def warm(self, on_identity: Callable[[str], None] | None = None) -> None:
         """Only learn the bot's id here (off the request path); the workers warm themselves."""
@@ -456,6 +540,10 @@ def _warm(ctx: Context, on_identity: Callable[[str], None] | None = None) -> Non
     except Exception:  # warming is an optimisation; the real job reports real failures
         log.warning("warm-up failed", exc_info=True)
     _learn_identity(ctx, on_identity)
+
+
+def _limits(settings: Settings) -> RateLimits:
+    return RateLimits(settings.rate_person, settings.rate_room, settings.rate_window)
 
 
 def runner(settings: Settings) -> ThreadJobs | RQJobs:

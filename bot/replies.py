@@ -25,7 +25,14 @@ MAX_EVIDENCE_PER_FINDING = 5
 MAX_SNIPPET = 240
 MARK = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "➖"}
 
-_HOSTPORT = re.compile(r"(\[[0-9a-fA-F:]+\]|\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+):(\d{2,5})\b")
+_CODE_SPAN = re.compile(r"(`[^`]*`)")
+_ACTIVE = re.compile(r"([\\*_\[\]<>#|~])")
+# a line that starts a block of its own: heading, list item, table row, quote, fence
+_BLOCK_START = re.compile(r"^(#{1,6}\s|[-*+]\s|\d{1,3}[.)]\s|\||>|```)")
+_HOST = r"(\[[0-9a-fA-F:]+\]|\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+_HOSTPORT = re.compile(_HOST + r":(\d{2,5})\b")
+_EXPRESSWAY_HOSTPORT = re.compile(_HOST + r":(\d{2,5}) \(Expressway")
+_EXPRESSWAY_HOST = re.compile(_HOST + r" \(Expressway")
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,41 @@ def code(text: str, limit: int = MAX_SNIPPET) -> str:
 
 
 def _plain(text: str) -> str:
-    """Text from people or logs shown outside code: Markdown's active characters neutralised."""
-    return re.sub(r"([\\*_\[\]<>#|~])", r"\\\1", " ".join(str(text).split()))
+    """Text from people or logs shown outside code: Markdown's active characters neutralised.
+
+    Backtick spans are already code, where Webex shows every character as typed, so
+    they are left alone: escaping there would show a stray backslash
+    (``hcdoctor check \\<sip-destination\\>``).
+    """
+    parts = _CODE_SPAN.split(" ".join(str(text).split()))
+    return "".join(p if i % 2 else _ACTIVE.sub(r"\\\1", p) for i, p in enumerate(parts))
+
+
+def unwrap(markdown: str) -> str:
+    """Join the hard-wrapped lines of each paragraph and list item (Webex shows every newline as a break).
+
+    Blank lines, headings, list items, tables, quotes and fenced code keep their own
+    lines; only a line that continues the one before it is joined to it.
+    """
+    out: list[str] = []
+    fenced = False
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            fenced = not fenced
+            out.append(line)
+            continue
+        if fenced or not stripped:
+            out.append(line)
+            continue
+        prev = out[-1].strip() if out else ""
+        joins = (prev and not _BLOCK_START.match(stripped) and not prev.startswith(("#", "|", "```"))
+                 and not line.startswith("    "))
+        if joins:
+            out[-1] = out[-1].rstrip() + " " + stripped
+        else:
+            out.append(line.rstrip())
+    return "\n".join(out)
 
 
 def article_link(art_id: str, title: str, public_url: str) -> str:
@@ -117,7 +157,7 @@ def search_reply(query: str, hits: Sequence, public_url: str = "") -> Reply:
 
 def article_reply(art, public_url: str = "") -> Reply:
     lines = [f"## {_plain(art.title)}", f"{code(art.id)} · {_plain(art.guide_section)}", "", _plain(art.summary), "",
-             art.body.strip()]
+             unwrap(art.body.strip())]
     if "## Fix" not in art.body:
         lines += ["", "## Fix"] + [f"{n}. {_plain(s)}" for n, s in enumerate(art.fix, 1)]
     if art.confused_with:
@@ -163,15 +203,29 @@ def _finding_lines(f: Finding, public_url: str) -> list[str]:
     return lines + [""]
 
 
-def find_host(findings: Sequence[Finding]) -> str:
-    """A host:port the evidence names (a capture's stream, a log's peer), to prefill "Check this host"."""
-    for f in findings:
-        for e in f.evidence:
-            for text in (e.location, e.text):
-                m = _HOSTPORT.search(text or "")
-                if m:
-                    return f"{m.group(1)}:{m.group(2)}"
-    return ""
+def find_host(findings: Sequence[Finding], timelines: Sequence = ()) -> str:
+    """The Expressway's address:port the evidence names, to prefill "Check this host".
+
+    Capture evidence names the Expressway side by address alone ("172.16.2.2
+    (Expressway side) sent its Certificate", at "frame 6"); its port is in the
+    flow's timeline title, so that side's address:port is looked up there. Failing
+    that, any host:port of the evidence (a log's peer) will do.
+    """
+    evidence = [t for f in findings for e in f.evidence for t in (e.location, e.text) if t]
+    titles = [t.title for t in timelines if getattr(t, "title", "")]
+    for text in evidence + titles:
+        if m := _EXPRESSWAY_HOSTPORT.search(text):
+            return f"{m.group(1)}:{m.group(2)}"
+    sides = [m.group(1) for text in evidence if (m := _EXPRESSWAY_HOST.search(text))]
+    for side in sides:
+        for text in evidence + titles:
+            for m in _HOSTPORT.finditer(text):
+                if m.group(1) == side:
+                    return f"{side}:{m.group(2)}"
+    for text in evidence:
+        if m := _HOSTPORT.search(text):
+            return f"{m.group(1)}:{m.group(2)}"
+    return sides[0] if sides else ""
 
 
 def diagnosis_card(findings: Sequence[Finding], seen_in: str, host: str = "") -> dict:
@@ -218,7 +272,7 @@ def report_reply(report: Report, public_url: str = "") -> Reply:
             lines += [f"**Timeline: {_plain(t.title)}**", "```", *[ln.replace("```", "'''") for ln in t.lines], "```", ""]
     lines += [f"⚠️ {_plain(w)}" for w in report.warnings]
     lines += [f"⚠️ {_plain(PurePath(e.path).name)}: {_plain(e.error)}" for e in report.errors]
-    card = diagnosis_card(report.findings, names, find_host(report.findings)) if report.findings else None
+    card = diagnosis_card(report.findings, names, find_host(report.findings, report.timelines)) if report.findings else None
     return fitted(Reply("\n".join(lines).strip(), card, _pictures(report.timelines)))
 
 

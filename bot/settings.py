@@ -40,6 +40,11 @@ class Settings:
     api_attempts: int = 5  # tries per Webex API call on 429/5xx
     api_timeout: int = 30  # seconds per Webex HTTP request
     check_timeout: float = 15.0
+    # flood control (bot/limits.py): messages per person and per room in each window, checks at once per person
+    rate_person: int = 12
+    rate_room: int = 40
+    rate_window: int = 60
+    checks_per_person: int = 2
     queue_name: str = "hcdoctor"
 
     @classmethod
