@@ -42,7 +42,7 @@ from cryptography.x509 import InvalidVersion
 from checks.certs import ChainAnalysis, analyze_chain, webex_roots_in
 from checks.model import Evidence, Observation, Observed, Timeline
 from checks.parsers import tls as T
-from checks.parsers.pcap import CaptureReader, peek_ip
+from checks.parsers.pcap import CaptureReader
 from checks.parsers.sip import SipMessage, SipStreamFramer, looks_like_sip, parse_message
 from checks.parsers.tcpstream import Delivery, HalfStream
 from checks.sipcalls import observe_sip
@@ -62,7 +62,7 @@ MAX_KEPT_CONNECTIONS = 5_000  # connection summaries kept for analysis (Hybrid-r
 MAX_TLS_BYTES_PER_DIRECTION = 4 << 20  # handshake bytes read per direction before giving up
 MAX_STEPS = 80  # ladder steps kept per connection
 MAX_SIP_MESSAGES = 4_000  # SIP messages kept for the call rules
-MAX_PICTURES = 20  # ladder PNGs per capture
+MAX_PICTURES = 20  # ladder PNGs per capture (one per distinct failing exchange)
 
 _TCP = struct.Struct(">HHIIBB").unpack_from
 SYN, RST, FIN, ACK = 0x02, 0x04, 0x01, 0x10
@@ -107,6 +107,7 @@ class Conn:
     readers: list[T.TlsReader] | None = None
     framers: list[SipStreamFramer] | None = None
     done: bool = False  # no more payload needed
+    quiet: list[bool] = field(default_factory=lambda: [False, False])  # per direction: payload no longer read
     late_alert_seqs: set[tuple[int, int]] = field(default_factory=set)
     call_ids: set[str] = field(default_factory=set)  # SIP Call-IDs carried (up to MAX_STEPS)
     keys: tuple[bytes, ...] = ()  # its two flow-table keys (one when both ends are the same)
@@ -169,14 +170,11 @@ class _Scanner:
     # -- packets -------------------------------------------------------------------------------
     def run(self, chunks: Iterable[bytes]) -> Scan:
         reader = CaptureReader(chunks)
-        frame = 0
         tcp = _TCP
         active = self.active
-        for frame, ts, linktype, buf, off, caplen, _orig in reader:
-            ip = peek_ip(linktype, buf, off, caplen)
-            if ip is None or ip[6]:
+        for frame, ts, buf, _, src, dst, proto, l4, end, fragment, declared_end in reader.ip_packets():
+            if fragment:
                 continue
-            _, src, dst, proto, l4, end, _, declared_end = ip
             if proto == 6:
                 if end - l4 < 20:
                     continue
@@ -184,8 +182,9 @@ class _Scanner:
                 key = src + dst + buf[l4:l4 + 4]
                 entry = active.get(key)
                 pstart = l4 + (doff >> 4) * 4
-                if entry is not None and entry[0].done and not flags & 0x07:  # no SYN, RST or FIN
-                    # finished or ignored connection: only a TLS alert record alone in a segment matters
+                if entry is not None and (entry[0].done or entry[0].quiet[entry[1]]) and not flags & 0x07:
+                    # finished, ignored or encrypted direction, no SYN/RST/FIN: only a TLS alert record
+                    # alone in a segment still matters
                     if entry[0].kind != "tls" or end - pstart < 7 or buf[pstart] != 21:
                         continue
                 self.last_ts = ts
@@ -206,7 +205,7 @@ class _Scanner:
         if self.sip_dropped:
             warnings.append(f"{self.sip_dropped} SIP message(s) beyond {MAX_SIP_MESSAGES} were not analysed")
         self.kept.sort(key=lambda c: c.index)
-        return Scan(tuple(self.kept), tuple(self.sip), tuple(warnings), frame, self.last_ts, reader.format)
+        return Scan(tuple(self.kept), tuple(self.sip), tuple(warnings), reader.frames, self.last_ts, reader.format)
 
     def _tcp(self, frame, ts, src, dst, cut, declared_end, key, entry, sport, dport, seq, flags, payload, buf,
              l4) -> None:
@@ -234,9 +233,9 @@ class _Scanner:
                     conn.step(frame, ts, d, "SYN" if len(conn.syn_frames) == 1 else "SYN (retransmitted)", "tcp")
             if conn.halves is not None:
                 conn.halves[d].syn(seq)
-        if payload and conn.done and conn.kind == "tls":
+        if payload and conn.kind == "tls" and (conn.done or conn.quiet[d]):
             self._late_alert(conn, d, seq, payload, frame, ts)
-        if payload and not conn.done and conn.halves is not None:
+        elif payload and not conn.done and conn.halves is not None:
             half = conn.halves[d]
             deliveries = half.segment(seq, bytes(payload))
             if cut:
@@ -362,6 +361,10 @@ class _Scanner:
         for ev in reader.feed(delivery.data, delivery.gap):
             self._tls_event(conn, d, ev, frame, ts)
         readers = conn.readers
+        if d in conn.appdata:  # this side is encrypted now: only its alerts matter, seen without reassembly
+            conn.quiet[d] = True
+            if conn.halves is not None:
+                conn.halves[d].drop()
         finished = all(r.dead or d2 in conn.appdata for d2, r in enumerate(readers))
         too_long = conn.halves is not None and conn.halves[d].delivered > MAX_TLS_BYTES_PER_DIRECTION
         if finished or too_long:
@@ -679,6 +682,7 @@ def observe(chunks: Iterable[bytes], name: str) -> Observed:
     observations: list[Observation] = []
     timelines: list[Timeline] = []
     tls13 = 0
+    failing: dict[str, list[tuple[Conn, _Roles | None]]] = {}  # same exchange repeated: one ladder
     for conn in result.connections:
         roles = _roles(conn, webex_ips, exp_ips)
         found: list[Observation] = []
@@ -689,8 +693,17 @@ def observe(chunks: Iterable[bytes], name: str) -> Observed:
         if conn.version == 0x0304:
             tls13 += 1
         observations += found
-        if _failing(conn, found) or conn.call_ids & troubled_calls:
-            timelines.append(_timeline(name, conn, roles, picture=len(timelines) < MAX_PICTURES))
+        hybrid = roles is not None or conn.kind == "sip"
+        if (hybrid and _failing(conn, found)) or conn.call_ids & troubled_calls:
+            failing.setdefault(_ladder_text(conn), []).append((conn, roles))
+    for same in failing.values():
+        conn, roles = same[0]
+        timeline = _timeline(name, conn, roles, picture=len(timelines) < MAX_PICTURES)
+        if len(same) > 1:
+            others = ", ".join(str(c.index) for c, _ in same[1:6]) + (", …" if len(same) > 6 else "")
+            timeline = Timeline(timeline.title, (*timeline.lines, f"the same exchange was seen {len(same) - 1} more "
+                                                  f"time(s): streams {others}"), timeline.picture)
+        timelines.append(timeline)
     observations += sip_observations
     warnings = list(result.warnings)
     if tls13:

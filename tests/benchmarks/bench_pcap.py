@@ -3,7 +3,7 @@
     python tests/benchmarks/bench_pcap.py [--size-mb 500] [--keep PATH]
 
 Writes a capture of mixed background traffic (HTTPS bulk transfers, plain HTTP, RTP and DNS
-over UDP) with a few failing mutual-TLS handshakes on 5062 mixed in, then times, in the same
+over UDP) with failing 5062 connections mixed in (an incomplete chain rejected by Webex, a refused SYN), then times, in the same
 run, ``hcdoctor analyze FILE --json`` and
 ``tshark -r FILE -Y 'tls.handshake.type==11 or tls.alert_message or tcp.flags.reset==1'``,
 each in its own process, reporting MB/s, the ratio and peak RSS (from ``wait4``).
@@ -63,22 +63,21 @@ class _Writer:
 
 
 def _handshake_frames() -> list[bytes]:
-    """IP packets of a few failing 5062 handshakes made by real OpenSSL (see tests/support)."""
+    """IP packets of failing 5062 connections: a real OpenSSL handshake where the Expressway-E sends its
+    leaf alone and Webex rejects it, and a SYN refused by another Expressway."""
     w, e = webex_pki(), expressway_pki()
     frames: list = []
     hs = handshake(Side(w["leaf"], trust=(e["root"],)), Side(e["leaf"], send_chain=False, trust=(w["root"],)),
                    version=SSL.TLS1_2_VERSION)
     Flow(frames, ("127.10.0.1", 41000), ("127.20.0.1", 5062)).open().flights(hs).fin("c")
-    hs = handshake(Side(w["leaf"], trust=(e["root"],)), Side(e["leaf"], trust=(e["root"],)),
-                   version=SSL.TLS1_2_VERSION)
-    Flow(frames, ("127.10.0.2", 41001), ("127.20.0.1", 5062)).open().flights(hs).fin("s")
+    Flow(frames, ("127.10.0.2", 41001), ("127.20.0.2", 5062)).open(answer=False).refuse()
     return [f.ip for f in frames]
 
 
 def generate(path: Path, size_mb: int, seed: int = 7) -> int:
     rnd = random.Random(seed)
     target = size_mb * 1024 * 1024
-    tls_hello = bytes.fromhex("16030100c8010000c40303") + bytes(rnd.getrandbits(8) for _ in range(200))
+    tls_hello = bytes.fromhex("16030100c8010000c40303") + bytes(rnd.getrandbits(8) for _ in range(194))
     appdata = [b"\x17\x03\x03" + struct.pack(">H", 1395) + bytes(rnd.getrandbits(8) for _ in range(1395))
                for _ in range(8)]
     http = [bytes(rnd.getrandbits(8) for _ in range(1400)) for _ in range(8)]
