@@ -68,7 +68,8 @@ _PREFIX = re.compile(
     r"^\s*(?:Line \d+:\s*)?(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
     r"\s+(?P<host>[^\s=\"]+)\s+(?P<tags>(?:[\w.\-]+(?:\[\d+\])?:\s+){0,3})"
 )
-# name="value" pairs; PDF pastes lose the '=' (Key "value"), so it is optional.
+# name="value" pairs; PDF pastes lose the '=' (Key "value"): then it is optional.
+_PAIR_NATIVE = re.compile(r"([A-Za-z][\w\-]*)=\"([^\"]*)\"")
 _PAIR = re.compile(r"([A-Za-z][\w\-]*)\s*=?\s*\"([^\"]*)\"")
 # Detail can hold unescaped quotes: it runs to the quote that is followed by another pair or the end.
 _DETAIL_LAZY = re.compile(r"Detail\s*=?\s*\"(.*?)\"(?=\s+[A-Za-z][\w\-]*\s*=?\s*\"|\s*$)")
@@ -99,7 +100,7 @@ class Record:
     @cached_property
     def fields(self) -> Mapping[str, str]:
         fields: dict[str, str] = {}
-        for key, value in _PAIR.findall(self.body):
+        for key, value in (_PAIR_NATIVE if '="' in self.body else _PAIR).findall(self.body):
             fields.setdefault(key, value.strip())
         if "Detail" in fields:
             dm = (_DETAIL_GREEDY if "CPL:" in self.body else _DETAIL_LAZY).search(self.body)
@@ -218,8 +219,9 @@ def _sip_skippable(buf: bytes, first: int) -> bool:
         if c < 0:
             return False
         eol = buf.find(b"\n", c)
-        return _CSEQ_METHOD_KEPT.search(buf, c, eol if eol >= 0 else len(buf)) is None
-    return not buf.startswith(SIP_METHODS_KEPT, p) and buf.find(b" SIP/2.0", p, p + 2048) >= 0
+        return eol >= 0 and _CSEQ_METHOD_KEPT.search(buf, c, eol) is None
+    # judge only a whole start line (a chunk may end inside it)
+    return buf.find(b"\n", p, p + 2048) >= 0 and not buf.startswith(SIP_METHODS_KEPT, p)
 
 
 def relevant(raw: bytes) -> bool:
