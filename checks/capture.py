@@ -60,6 +60,10 @@ SYN_PATIENCE_SECONDS = 3.0
 MAX_ACTIVE_CONNECTIONS = 20_000  # connections with live state; the oldest is closed beyond this
 MAX_KEPT_CONNECTIONS = 5_000  # connection summaries kept for analysis (Hybrid-relevant ones first)
 MAX_TLS_BYTES_PER_DIRECTION = 4 << 20  # handshake bytes read per direction before giving up
+# Bytes waiting in reassembly, TLS and SIP buffers over all connections. Past it the connections
+# that have waited longest stop being read (counted in a warning), so memory stays flat even when
+# a capture holds thousands of half-finished handshakes.
+MAX_BUFFERED_BYTES = 48 << 20
 MAX_STEPS = 80  # ladder steps kept per connection
 MAX_SIP_MESSAGES = 4_000  # SIP messages kept for the call rules
 MAX_PICTURES = 20  # ladder PNGs per capture (one per distinct failing exchange)
@@ -108,6 +112,7 @@ class Conn:
     framers: list[SipStreamFramer] | None = None
     done: bool = False  # no more payload needed
     quiet: list[bool] = field(default_factory=lambda: [False, False])  # per direction: payload no longer read
+    buffered: int = 0  # bytes this connection holds in its buffers (accounted by the scanner)
     late_alert_seqs: set[tuple[int, int]] = field(default_factory=set)
     call_ids: set[str] = field(default_factory=set)  # SIP Call-IDs carried (up to MAX_STEPS)
     keys: tuple[bytes, ...] = ()  # its two flow-table keys (one when both ends are the same)
@@ -164,6 +169,8 @@ class _Scanner:
         self.count = 0
         self.sip: list[tuple[SipMessage, Evidence]] = []
         self.sip_dropped = 0
+        self.buffered = 0  # bytes held in all connections' buffers (see MAX_BUFFERED_BYTES)
+        self.starved = 0
         self.cut_frames = 0
         self.last_ts = 0.0
 
@@ -202,6 +209,9 @@ class _Scanner:
                             "their missing bytes were skipped")
         if self.dropped:
             warnings.append(f"{self.dropped} connection(s) beyond {MAX_KEPT_CONNECTIONS} were not kept for analysis")
+        if self.starved:
+            warnings.append(f"{self.starved} connection(s) were left unread because too many handshakes were "
+                            "open at once")
         if self.sip_dropped:
             warnings.append(f"{self.sip_dropped} SIP message(s) beyond {MAX_SIP_MESSAGES} were not analysed")
         self.kept.sort(key=lambda c: c.index)
@@ -244,6 +254,7 @@ class _Scanner:
                 deliveries += half.lost(seq + declared_end - pstart)
             for delivery in deliveries:
                 self._payload(conn, d, delivery, frame, ts)
+            self._account(conn)
         if flags & RST:
             conn.rst.append((frame, d, ts))
             if len(conn.rst) <= 2:
@@ -279,10 +290,36 @@ class _Scanner:
         conn.keys = (key, back) if back != key else (key,)
         return conn
 
+    def _account(self, conn: Conn) -> None:
+        """Keep ``self.buffered`` current for ``conn``; over the budget, stop reading the oldest connections."""
+        size = 0
+        if not conn.done:
+            for part in (conn.halves or ()):
+                size += part.held_bytes
+            for reader in (conn.readers or ()):
+                size += reader.buffered
+            for framer in (conn.framers or ()):
+                size += framer.pending
+        self.buffered += size - conn.buffered
+        conn.buffered = size
+        if self.buffered <= MAX_BUFFERED_BYTES:
+            return
+        for victim in list(self.conns.values()):
+            if victim.buffered:
+                self.buffered -= victim.buffered
+                victim.buffered = 0
+                victim.done = True
+                victim.halves = victim.readers = victim.framers = None
+                self.starved += 1
+                if self.buffered <= MAX_BUFFERED_BYTES // 2:
+                    return
+
     def _close(self, conn: Conn) -> None:
         """Drop a connection's live state and keep its summary if it matters."""
         if self.conns.pop(conn.index, None) is None:
             return
+        self.buffered -= conn.buffered
+        conn.buffered = 0
         for key in conn.keys:
             if key in self.active and self.active[key][0] is conn:
                 del self.active[key]
@@ -553,7 +590,7 @@ def _tcp_observations(conn: Conn, roles: _Roles | None, last_ts: float, name: st
     client_ip = conn.ends[client][0]
     facts = (("stream", str(conn.index)),)
     reset = next(((f, d) for f, d, _ in conn.rst if d != client), None)
-    if reset:
+    if reset and roles is not None and roles.webex == client:  # a refusal by the Expressway-E's side
         return [Observation("tcp.refused", (
             _ev(name, first, f"SYN from {client_ip} to {_hostport(server_ip, server_port)}"),
             _ev(name, reset[0], f"{server_ip} answered the SYN with a RST: nothing listens on {server_port}")), facts)]

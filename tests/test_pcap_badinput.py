@@ -68,6 +68,14 @@ def test_snaplen_cut_frames_are_skipped_not_misread():
     assert not {o.code for o in observed.observations} & {"tls.server_chain.leaf_only", "tls.server_chain.complete"}
 
 
+def test_buffer_budget_stops_reading_instead_of_growing(monkeypatch):
+    import checks.capture as capture
+
+    monkeypatch.setattr(capture, "MAX_BUFFERED_BYTES", 150)
+    observed = observe([write_pcap(S.incomplete_chain(mss=90, reorder=True))], "tight.pcap")
+    assert any("left unread" in w for w in observed.warnings)
+
+
 def test_damaged_pcapng_block():
     data = write_pcapng(S.SCENARIOS["inbound-not-listening"].build())
     bad = data[:28] + struct.pack("<I", 7) + data[32:]  # SHB length not a multiple of 4

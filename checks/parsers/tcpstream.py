@@ -132,6 +132,10 @@ class HalfStream:
             self.delivered += len(data)
         return out
 
+    @property
+    def held_bytes(self) -> int:
+        return self._held_bytes
+
     def drop(self) -> None:
         """Forget held segments (the consumer no longer needs this direction)."""
         self._held.clear()

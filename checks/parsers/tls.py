@@ -159,6 +159,11 @@ class TlsReader:
         self._appdata_seen = False
         self._tls13 = False  # TLS 1.3 offered-and-chosen: ChangeCipherSpec is then only a compatibility record
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an incomplete record or handshake message."""
+        return len(self._buf) + len(self._hs)
+
     def tls13_hint(self) -> None:
         """The peer chose TLS 1.3 (or asked to retry a hello): this direction's CCS encrypts nothing."""
         self._tls13 = True
