@@ -58,7 +58,8 @@ OVERSIZED_SIP_BYTES = 5000
 SYN_PATIENCE_SECONDS = 3.0
 
 MAX_ACTIVE_CONNECTIONS = 20_000  # connections with live state; the oldest is closed beyond this
-MAX_KEPT_CONNECTIONS = 5_000  # connection summaries kept for analysis (Hybrid-relevant ones first)
+MAX_KEPT_CONNECTIONS = 5_000  # summaries of Hybrid-relevant connections (5062, SIP, Webex certificates)
+MAX_KEPT_OTHER_TLS = 1_000  # summaries of other TLS connections (described by ``scan``, never judged)
 MAX_TLS_BYTES_PER_DIRECTION = 4 << 20  # handshake bytes read per direction before giving up
 # Bytes waiting in reassembly, TLS and SIP buffers over all connections. Past it the connections
 # that have waited longest stop being read (counted in a warning), so memory stays flat even when
@@ -151,6 +152,15 @@ class Scan:
     format: str
 
 
+# Byte strings found in the DER of Webex certificates (SAN dNSNames are plain IA5 text): a cheap
+# test before any parsing, so thousands of unrelated HTTPS connections cost nothing at close.
+_WEBEX_DER_MARKERS = (b"wbx2.com", b"webex.com", b"ciscospark.com")
+
+
+def _mentions_webex(ders: tuple[bytes, ...]) -> bool:
+    return any(marker in der for der in ders for marker in _WEBEX_DER_MARKERS)
+
+
 def _hostport(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
@@ -165,6 +175,7 @@ class _Scanner:
         self.active: dict[bytes, tuple[Conn, int]] = {}
         self.conns: dict[int, Conn] = {}  # live connections by index, oldest first
         self.kept: list[Conn] = []
+        self.kept_other = 0
         self.dropped = 0
         self.count = 0
         self.sip: list[tuple[SipMessage, Evidence]] = []
@@ -179,6 +190,7 @@ class _Scanner:
         reader = CaptureReader(chunks)
         tcp = _TCP
         active = self.active
+        ts = 0.0
         for frame, ts, buf, _, src, dst, proto, l4, end, fragment, declared_end in reader.ip_packets():
             if fragment:
                 continue
@@ -194,13 +206,12 @@ class _Scanner:
                     # alone in a segment still matters
                     if entry[0].kind != "tls" or end - pstart < 7 or buf[pstart] != 21:
                         continue
-                self.last_ts = ts
                 self._tcp(frame, ts, src, dst, declared_end > end, declared_end, key, entry, sport, dport, seq,
                           flags, buf[pstart:end] if end > pstart else b"", buf, l4)
             elif proto == 17 and end - l4 > 8:
                 if buf[l4 + 8:l4 + 9].isalpha() and looks_like_sip(buf[l4 + 8:end]):
-                    self.last_ts = ts
                     self._sip_message(bytes(buf[l4 + 8:end]), frame, f"{_ip(src)} → {_ip(dst)} (UDP)")
+        self.last_ts = ts
         for conn in list(self.conns.values()):
             self._close(conn)
         warnings = list(reader.warnings)
@@ -324,13 +335,15 @@ class _Scanner:
             if key in self.active and self.active[key][0] is conn:
                 del self.active[key]
         conn.halves = conn.readers = conn.framers = None
-        relevant = conn.kind in ("tls", "sip") or MTLS_PORT in (conn.ends[0][1], conn.ends[1][1])
-        if not relevant:
-            return
-        if len(self.kept) >= MAX_KEPT_CONNECTIONS:
+        hybrid = (conn.kind == "sip" or MTLS_PORT in (conn.ends[0][1], conn.ends[1][1])
+                  or any(_mentions_webex(ders) for _, _, _, ders in conn.certificates))
+        if hybrid and len(self.kept) < MAX_KEPT_CONNECTIONS:
+            self.kept.append(conn)
+        elif not hybrid and conn.kind == "tls" and self.kept_other < MAX_KEPT_OTHER_TLS:
+            self.kept.append(conn)  # described (``scan``) but never judged: nothing ties it to Hybrid Call
+            self.kept_other += 1
+        elif hybrid:
             self.dropped += 1
-            return
-        self.kept.append(conn)
 
     # -- stream contents -----------------------------------------------------------------------
     def _payload(self, conn: Conn, d: int, delivery: Delivery, frame: int, ts: float) -> None:

@@ -76,6 +76,22 @@ def test_buffer_budget_stops_reading_instead_of_growing(monkeypatch):
     assert any("left unread" in w for w in observed.warnings)
 
 
+def test_unrelated_tls_does_not_crowd_out_the_5062_connection(monkeypatch):
+    import checks.capture as capture
+    from tests.support.capture_writer import Flow, Side, handshake
+
+    monkeypatch.setattr(capture, "MAX_KEPT_OTHER_TLS", 2)
+    w, e = S.pkis()
+    hs = handshake(Side(e["leaf"], trust=(e["root"],)), Side(e["leaf"], trust=(e["root"],)))
+    frames = []
+    for n in range(6):
+        Flow(frames, ("127.0.0.9", 50000 + n), ("127.0.0.8", 443), start=1_600_000_000.0 + n).open().flights(hs)
+    frames += S.incomplete_chain()
+    observed = observe([write_pcap(frames)], "busy.pcap")
+    assert {"tls.server_chain.leaf_only", "tls.webex_rejected_expressway_cert"} <= {o.code for o in observed.observations}
+    assert len(capture.scan([write_pcap(frames)]).connections) == 3
+
+
 def test_damaged_pcapng_block():
     data = write_pcapng(S.SCENARIOS["inbound-not-listening"].build())
     bad = data[:28] + struct.pack("<I", 7) + data[32:]  # SHB length not a multiple of 4
