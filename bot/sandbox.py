@@ -87,6 +87,7 @@ class Fault:
     method: str | None
     statuses: deque
     retry_after: str | None
+    delay: float = 0.0
 
 
 @dataclass
@@ -172,16 +173,23 @@ class Sandbox:
         return wh
 
     # -- faults ------------------------------------------------------------------------------------
-    def fail(self, path_pattern: str, *statuses: int, method: str | None = None, retry_after: str | None = "1") -> None:
-        """The next ``len(statuses)`` API requests whose path matches answer these statuses instead."""
-        with self._lock:
-            self._faults.append(Fault(re.compile(path_pattern), method and method.upper(), deque(statuses), retry_after))
+    def fail(self, path_pattern: str, *statuses: int, method: str | None = None, retry_after: str | None = "1",
+             delay: float = 0.0) -> None:
+        """The next ``len(statuses)`` API requests whose path matches answer these statuses instead.
 
-    def _fault_for(self, method: str, path: str) -> tuple[int, str | None] | None:
+        A status of 0 lets that request through normally, so a sequence such as
+        ``(0, 0, 429, 0, 500)`` fails a share of the calls; ``delay`` makes each of
+        these requests wait that many seconds first (a slow Webex).
+        """
+        with self._lock:
+            self._faults.append(Fault(re.compile(path_pattern), method and method.upper(), deque(statuses), retry_after,
+                                      delay))
+
+    def _fault_for(self, method: str, path: str) -> tuple[int, str | None, float] | None:
         with self._lock:
             for f in self._faults:
                 if f.statuses and f.pattern.search(path) and (f.method is None or f.method == method):
-                    return f.statuses.popleft(), f.retry_after
+                    return f.statuses.popleft(), f.retry_after, f.delay
         return None
 
     # -- acting as people --------------------------------------------------------------------------
@@ -364,8 +372,10 @@ def create_sandbox_app(sandbox: Sandbox | None = None, bot_webhook_url: str | No
         fault = sb._fault_for(request.method, request.path)
         status = 401 if request.headers.get("Authorization") != f"Bearer {sb.token}" else None
         if status is None and fault:
-            status, retry = fault
-            resp = _error(status, f"sandbox fault {status}", retry)
+            status, retry, delay = fault
+            if delay:
+                time.sleep(delay)
+            resp = _error(status, f"sandbox fault {status}", retry) if status else None
         elif status:
             resp = _error(401, "The request requires a valid access token set in the Authorization request header.")
         else:
