@@ -47,26 +47,28 @@ _SUMMARY = re.compile(r"^(Receive|Sending|Send) (Request|Response) (?:Method=(\w
 _SUMMARY_FIELD = re.compile(r"(Method|CSeq|Call-ID|Request-URI|To|Code|Local-SessionID|Remote-SessionID|Msg-Hash)=([^,]*)")
 
 
-_HEADER = re.compile(r"^(call-id|i|cseq|contact|m|route|warning|session-id|to|t)[ \t]*:[ \t]*([^\r\n]*)", re.M | re.I)
-_COMPACT = {"i": "call-id", "m": "contact", "t": "to"}
+_WANTED_HEADERS = {"call-id": "call-id", "i": "call-id", "cseq": "cseq", "contact": "contact", "m": "contact",
+                   "route": "route", "warning": "warning", "session-id": "session-id", "to": "to", "t": "to"}
 _START = re.compile(r"^(?:([A-Z]{3,10}) (\S+) SIP/2\.0|SIP/2\.0 (\d{3})\b)")
-_AUDIO_LINE = re.compile(rb"^m=audio[ \t]+(\d+)[^\r\n]*", re.M)
 _USUAL_PAYLOADS = frozenset({b"0", b"8", b"9"})  # static PCMU, PCMA, G722
 
 
 def peek_sip(sip: bytes) -> tuple[str | None, int | None, str, dict] | None:
     """Start line and the few headers the call rules follow (Call-ID, CSeq, Contact, Route, Warning,
-    Session-ID, To), read with one regex pass. Most logged SIP messages need nothing more; the ones
-    whose SDP or Reason matter go through ``checks.parsers.sip.parse_message`` (``needs_full_parse``)."""
+    Session-ID, To), read in one pass over the header lines. Most logged SIP messages need nothing
+    more; the ones whose SDP or Reason matter go through ``checks.parsers.sip.parse_message``
+    (``needs_full_parse``)."""
     end = sip.find(b"\r\n\r\n")
-    head = (sip if end < 0 else sip[:end]).decode("utf-8", "replace")
-    m = _START.match(head)
+    lines = (sip if end < 0 else sip[:end]).decode("utf-8", "replace").split("\r\n")
+    m = _START.match(lines[0])
     if not m:
         return None
     headers: dict = {}
-    for name, value in _HEADER.findall(head):
-        key = name.lower()
-        key = _COMPACT.get(key, key)
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        key = _WANTED_HEADERS.get(name.strip().lower()) if colon else None
+        if key is None:
+            continue
         if key == "route":
             headers.setdefault("route", []).append(value.strip())
         elif key not in headers:
@@ -79,12 +81,17 @@ def needs_full_parse(sip: bytes, method: str | None, status: int | None) -> bool
     """Whether the shared SIP rules (``checks.sipcalls``) could say anything about this message: an SDP
     whose audio line lacks the usual G.711/G.722 payloads or is declined, an INVITE without SDP
     (the offer then comes in the answer), a BYE with a Reason, a 488. Healthy call setup is skipped."""
-    if status == 488 or (method == "BYE" and b"Reason" in sip) or (method == "INVITE" and b"m=audio" not in sip):
+    if status == 488 or (method == "BYE" and b"Reason" in sip):
         return True
-    for m in _AUDIO_LINE.finditer(sip):
-        line = m.group(0).split()
-        if m.group(1) == b"0" or not _USUAL_PAYLOADS.intersection(line[3:]):
+    at = sip.find(b"\nm=audio")
+    if at < 0:
+        return method == "INVITE"
+    while at >= 0:
+        eol = sip.find(b"\n", at + 1)
+        words = sip[at + 1:eol if eol >= 0 else len(sip)].split()
+        if len(words) < 2 or words[1] == b"0" or not _USUAL_PAYLOADS.intersection(words[3:]):
             return True
+        at = sip.find(b"\nm=audio", at + 1)
     return False
 
 

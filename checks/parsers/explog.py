@@ -131,6 +131,18 @@ def decode(raw: bytes) -> str:
 
 def parse_record(text: str, line: int = 0, **more) -> Record:
     """Split one record's text into its syslog prefix and the rest (pairs are split lazily)."""
+    if len(text) > 30 and text[10:11] == "T" and text[4:5] == "-" and text[:4].isdigit():
+        # the usual shape, split without the general regex: "<time> <host> [<tag>: ...] <body>"
+        time, _, rest = text.partition(" ")
+        host, _, body = rest.partition(" ")
+        process = ""
+        for _ in range(3):
+            tag, _, after = body.partition(" ")
+            if not tag.endswith(":") or "=" in tag or '"' in tag:
+                break
+            process, body = tag[:-1], after.lstrip(" ")
+        if host and "=" not in host and '"' not in host:
+            return Record(line=line, text=text.strip(), time=time, host=host, process=process, body=body, **more)
     m = _PREFIX.match(text)
     time = host = process = ""
     body = text
