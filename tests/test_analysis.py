@@ -145,3 +145,18 @@ def test_kind_option_overrides_detection():
     assert report.inputs[0].kind == "netstat" and report.findings[0].issue == "inbound-not-listening"
     as_xconf = checks.analyze([str(FIX / "netstat-not-listening.txt")], kind="xconf")
     assert as_xconf.findings == () and as_xconf.errors == ()
+
+
+def test_ten_megabyte_line_in_a_log_file(tmp_path):
+    w = xw.LogWriter(seed=6)
+    w.noise(20)
+    xw.fault_firewall_inspection(w)
+    path = tmp_path / "long.log"
+    path.write_bytes(b"2017-09-19T10:00:00.000-04:00 amer-expressway01 tvcs: " + b"A" * 10_000_000 + b"\n"
+                     + w.text().encode())
+    report = checks.analyze([str(path)])
+    assert [f.issue for f in report.findings] == ["mtls-firewall-inspection"]
+    assert any("over-long" in w for w in report.warnings)
+    lines = path.read_bytes().split(b"\n")
+    for ev in report.findings[0].evidence:
+        assert ev.text[:60].encode() in lines[int(ev.location.split()[1]) - 1]
