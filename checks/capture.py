@@ -210,7 +210,7 @@ class _Scanner:
                           flags, buf[pstart:end] if end > pstart else b"", buf, l4)
             elif proto == 17 and end - l4 > 8:
                 if buf[l4 + 8:l4 + 9].isalpha() and looks_like_sip(buf[l4 + 8:end]):
-                    self._sip_message(bytes(buf[l4 + 8:end]), frame, f"{_ip(src)} → {_ip(dst)} (UDP)")
+                    self._sip_datagram(bytes(buf[l4 + 8:end]), frame, f"{_ip(src)} → {_ip(dst)} (UDP)")
         self.last_ts = ts
         for conn in list(self.conns.values()):
             self._close(conn)
@@ -375,35 +375,29 @@ class _Scanner:
                 if msg.size > OVERSIZED_SIP_BYTES:
                     conn.big_sip[d] = (frame, msg.size, msg.start_line)
                 conn.big_sip.pop(1 - d, None)  # the other side got an answer
-                self._keep_sip(msg, frame, conn)
+                self._keep_sip(msg, frame, conn.label)
             pending = framer.pending_message_size()
             if pending and pending > OVERSIZED_SIP_BYTES:
-                head = bytes(framer._buf[:120]).split(b"\r\n", 1)[0].decode("utf-8", "replace")
-                conn.big_sip[d] = (frame, pending, head + " (incomplete)")
+                conn.big_sip[d] = (frame, pending, framer.pending_start_line() + " (incomplete)")
 
     def _flush_sip_reset(self, conn: Conn, closer: int, frame: int) -> None:
         big = conn.big_sip.get(1 - closer)
         if conn.kind == "sip" and big and conn.sip_reset is None:
             conn.sip_reset = (big[0], big[1], 1 - closer, big[2], frame)
 
-    def _keep_sip(self, msg: SipMessage, frame: int, conn: Conn | None) -> None:
+    def _keep_sip(self, msg: SipMessage, frame: int, where: str) -> None:
         if len(self.sip) >= MAX_SIP_MESSAGES:
             self.sip_dropped += 1
             return
         text = msg.start_line + (f" (Call-ID {msg.call_id})" if msg.call_id else "")
-        location = f"frame {frame}" + (f", {conn.label}" if conn else "")
-        self.sip.append((msg, Evidence(self.name, location, text)))
+        self.sip.append((msg, Evidence(self.name, f"frame {frame}, {where}", text)))
 
-    def _sip_message(self, data: bytes, frame: int, where: str) -> None:
+    def _sip_datagram(self, data: bytes, frame: int, where: str) -> None:
         try:
             msg = parse_message(data)
         except InputError:
             return
-        if len(self.sip) >= MAX_SIP_MESSAGES:
-            self.sip_dropped += 1
-            return
-        text = msg.start_line + (f" (Call-ID {msg.call_id})" if msg.call_id else "")
-        self.sip.append((msg, Evidence(self.name, f"frame {frame} {where}", text)))
+        self._keep_sip(msg, frame, where)
 
     def _tls(self, conn: Conn, d: int, delivery: Delivery, frame: int, ts: float) -> None:
         assert conn.readers is not None

@@ -108,7 +108,7 @@ def test_sip_over_udp_488():
         b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
     observed, findings = _analyse(write_pcap(frames), "udp.pcap")
     assert [o.code for o in observed.observations] == ["sip.response_488"]
-    assert observed.observations[0].evidence[0].location.startswith("frame 1 ")
+    assert observed.observations[0].evidence[0].location.startswith("frame 1, ")
     assert [f.issue for f in findings] == ["bidir-unsupported-codec"] and findings[0].confidence == "low"
 
 

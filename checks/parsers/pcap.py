@@ -61,10 +61,8 @@ class CaptureReader:
         self._chunks = iter(chunks)
         self._buf = b""
         self._pos = 0
-        self.bytes_read = 0
         self.warnings: list[str] = []
         self.format = ""
-        self.linktypes: set[int] = set()
         self.frames = 0  # records read so far
 
     def _fill(self, need: int) -> bool:
@@ -76,7 +74,6 @@ class CaptureReader:
         for chunk in self._chunks:
             if not chunk:
                 continue
-            self.bytes_read += len(chunk)
             parts.append(bytes(chunk))
             have += len(chunk)
             if have >= need:
@@ -135,7 +132,6 @@ class CaptureReader:
         self._pos += 24
         if linktype not in SUPPORTED_LINKS:
             raise InputError(f"pcap link type {linktype} is not supported (Ethernet, Linux cooked, raw IP, loopback are)")
-        self.linktypes.add(linktype)
         rec = struct.Struct(endian + "IIII").unpack_from
         fast = linktype == LINK_ETHERNET
         frame = 0
@@ -220,7 +216,6 @@ class CaptureReader:
                     raise InputError("pcapng declares too many interfaces: the file is damaged")
                 linktype = struct.unpack_from(endian + "H", self._buf, body)[0]
                 interfaces.append((linktype, _if_tsresol(self._buf, body + 8, start + blen - 4, endian)))
-                self.linktypes.add(linktype)
             elif btype in (6, 2):  # Enhanced Packet Block / obsolete Packet Block
                 if btype == 6:
                     iface, hi, lo, caplen, origlen = struct.unpack_from(endian + "IIIII", self._buf, body)

@@ -145,8 +145,6 @@ def parse_message(data: bytes) -> SipMessage:
     status = None
     if m := _REQUEST_LINE.match(first):
         method, uri = m.group(1).decode("ascii"), m.group(2).decode("utf-8", "replace")
-        if method not in METHODS and not method.isalpha():
-            raise InputError("not a SIP message (bad request line)")
     elif m := _STATUS_LINE.match(first):
         status = int(m.group(1))
         reason = (m.group(2) or b"").decode("utf-8", "replace")
@@ -308,6 +306,10 @@ class SipStreamFramer:
                 except ValueError:
                     return None
         return end_head + 4
+
+    def pending_start_line(self) -> str:
+        """The start line of the incomplete message, for evidence text."""
+        return bytes(self._buf[:200]).split(b"\r\n", 1)[0].decode("utf-8", "replace")
 
     def _find_start(self) -> int:
         """Offset of the first plausible start line in the buffer, -1 when none."""
