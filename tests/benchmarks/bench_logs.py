@@ -9,8 +9,9 @@ and on the same (page-cached) file:
   strings the knowledge base names;
 - ``hcdoctor analyze --json FILE`` as a subprocess, with its peak RSS.
 
-Prints MB/s of both, the ratio and the peak RSS, and checks the two faults were found.
-Targets (issue 4): no more than 8x grep's time, peak RSS under 200 MB.
+Prints MB/s of both, the ratio (of wall time, and of CPU time, which a busy machine disturbs
+less) and the peak RSS, and checks the two faults were found. Targets (issue 4): no more than
+8x grep's time, peak RSS under 200 MB.
 
     python tests/benchmarks/bench_logs.py [--mb 500] [--keep PATH]
 """
