@@ -61,6 +61,8 @@ MAX_ACTIVE_CONNECTIONS = 20_000  # connections with live state; the oldest is cl
 MAX_KEPT_CONNECTIONS = 5_000  # summaries of Hybrid-relevant connections (5062, SIP, Webex certificates)
 MAX_KEPT_OTHER_TLS = 1_000  # summaries of other TLS connections (described by ``scan``, never judged)
 MAX_TLS_BYTES_PER_DIRECTION = 4 << 20  # handshake bytes read per direction before giving up
+# A connection the capture joined mid-stream may show a SIP start line only after some bytes.
+MIDSTREAM_SNIFF_BYTES = 4096
 # Bytes waiting in reassembly, TLS and SIP buffers over all connections. Past it the connections
 # that have waited longest stop being read (counted in a warning), so memory stays flat even when
 # a capture holds thousands of half-finished handshakes.
@@ -113,6 +115,7 @@ class Conn:
     framers: list[SipStreamFramer] | None = None
     done: bool = False  # no more payload needed
     quiet: list[bool] = field(default_factory=lambda: [False, False])  # per direction: payload no longer read
+    sniffed: int = 0  # bytes seen before its protocol could be told (mid-stream starts)
     buffered: int = 0  # bytes this connection holds in its buffers (accounted by the scanner)
     late_alert_seqs: set[tuple[int, int]] = field(default_factory=set)
     call_ids: set[str] = field(default_factory=set)  # SIP Call-IDs carried (up to MAX_STEPS)
@@ -159,6 +162,12 @@ _WEBEX_DER_MARKERS = (b"wbx2.com", b"webex.com", b"ciscospark.com")
 
 def _mentions_webex(ders: tuple[bytes, ...]) -> bool:
     return any(marker in der for der in ders for marker in _WEBEX_DER_MARKERS)
+
+
+def _sip_start_inside(data: bytes) -> bool:
+    """A capture that starts in the middle of a SIP message still shows a start line a little later."""
+    head = data[:4096]
+    return b"\r\nSIP/2.0 " in head or any(f"\r\n{m} sip:".encode() in head for m in ("INVITE", "ACK", "BYE", "OPTIONS"))
 
 
 def _hostport(ip: str, port: int) -> str:
@@ -353,9 +362,12 @@ class _Scanner:
             if T.looks_like_tls(delivery.data) and delivery.offset == 0:
                 conn.kind = "tls"
                 conn.readers = [T.TlsReader(), T.TlsReader()]
-            elif looks_like_sip(delivery.data):
+            elif looks_like_sip(delivery.data) or _sip_start_inside(delivery.data):
                 conn.kind = "sip"
                 conn.framers = [SipStreamFramer(), SipStreamFramer()]
+            elif conn.syn_from is None and conn.sniffed + len(delivery.data) < MIDSTREAM_SNIFF_BYTES:
+                conn.sniffed += len(delivery.data)  # joined mid-stream: a start line may still come
+                return
             else:
                 conn.kind = "other"
                 conn.done = True

@@ -119,3 +119,15 @@ def test_port_5062_roles_learnt_from_certificates_carry_to_syn_only_connections(
     observed, findings = _analyse(write_pcap(frames), "mixed.pcap")
     assert "tcp.unanswered.outbound" in {o.code for o in observed.observations}
     assert [f.issue for f in findings] == ["outbound-port-blocked"]
+
+
+def test_sip_capture_starting_mid_message():
+    """No SYN and the first bytes are the tail of an SDP body: the next start line is still found."""
+    frames: list = []
+    flow = Flow(frames, (S.CUCM, 47000), (S.EXPC, 5060))
+    flow.send("c", b"a=rtpmap:101 telephone-event/8000\r\n")
+    flow.send("c", b"BYE sip:bob@example.com SIP/2.0\r\nCall-ID: mid\r\nCSeq: 2 BYE\r\n"
+                   b"Reason: Q.850 ;cause=47\r\nContent-Length: 0\r\n\r\n")
+    observed, findings = _analyse(write_pcap(frames), "mid-sip.pcap")
+    assert [o.code for o in observed.observations] == ["sip.bye_cause_47"]
+    assert [f.issue for f in findings] == ["bidir-unsupported-codec"]
