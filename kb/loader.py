@@ -17,6 +17,10 @@ import yaml
 from kb.errors import ArticleError, UnknownArticle
 from kb.schema import Article, build, validate
 
+# libyaml's parser when present: it parses the 21 articles ~15x faster, which is most of
+# `hcdoctor search`'s cold start; same safe semantics as SafeLoader.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 ARTICLES_DIR = Path(str(resources.files("kb"))) / "articles"
 OBSERVATIONS_FILE = Path(str(resources.files("kb"))) / "observations.yaml"
 
@@ -36,7 +40,7 @@ def parse_article(text: str, name: str, known_codes: set[str]) -> Article:
     if end < 0:
         raise ArticleError(f"{name}: front matter is not closed by a '---' line")
     try:
-        fm = yaml.safe_load(text[4:end])
+        fm = yaml.load(text[4:end], Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark else ""

@@ -14,7 +14,6 @@ Measures, in a private index folder:
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import shutil
 import statistics
@@ -48,7 +47,7 @@ def main() -> int:
     try:
         from kb import index
 
-        search = importlib.import_module("kb.search")
+        from kb import finder as search
         items = yaml.safe_load(EVAL_FILE.read_text(encoding="utf-8"))
 
         builds = []

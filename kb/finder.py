@@ -22,9 +22,7 @@ about a millisecond.
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,16 +291,3 @@ def _snippet(doc: _Doc, matched: set[str]) -> str:
         cursor = end
     out.append(text[cursor:hi])
     return ("…" if lo > 0 else "") + "".join(out).strip() + ("…" if hi < len(text) else "")
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``kb.search`` rebinds the package attribute ``kb.search`` from the
-    front-door function in ``kb/__init__.py`` to this module, so a second
-    ``kb.search(query, limit)`` in the same process would call a module. Making
-    the module callable keeps the front door working whichever one it finds."""
-
-    def __call__(self, query: str, limit: int = 5) -> list[Hit]:
-        return search(query, limit)
-
-
-sys.modules[__name__].__class__ = _CallableModule
