@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from checks.logcalls import CallTracker, SipSeen, session_ids
 from checks.model import Evidence, Observation, Timeline
-from checks.parsers.explog import Record
+from checks.parsers.explog import Record, needs_full_parse
 
 MAX_CONNECTIONS = 5_000  # connections followed at once for timelines (oldest forgotten first)
 MAX_EVENTS_PER_CONNECTION = 12
@@ -50,7 +50,6 @@ _SUMMARY_FIELD = re.compile(r"(Method|CSeq|Call-ID|Request-URI|To|Code|Local-Ses
 _WANTED_HEADERS = {"call-id": "call-id", "i": "call-id", "cseq": "cseq", "contact": "contact", "m": "contact",
                    "route": "route", "warning": "warning", "session-id": "session-id", "to": "to", "t": "to"}
 _START = re.compile(r"^(?:([A-Z]{3,10}) (\S+) SIP/2\.0|SIP/2\.0 (\d{3})\b)")
-_USUAL_PAYLOADS = frozenset({b"0", b"8", b"9"})  # static PCMU, PCMA, G722
 
 
 def peek_sip(sip: bytes) -> tuple[str | None, int | None, str, dict] | None:
@@ -75,24 +74,6 @@ def peek_sip(sip: bytes) -> tuple[str | None, int | None, str, dict] | None:
             headers[key] = value.strip()
     status = m.group(3)
     return m.group(1), int(status) if status else None, m.group(2) or "", headers
-
-
-def needs_full_parse(sip: bytes, method: str | None, status: int | None) -> bool:
-    """Whether the shared SIP rules (``checks.sipcalls``) could say anything about this message: an SDP
-    whose audio line lacks the usual G.711/G.722 payloads or is declined, an INVITE without SDP
-    (the offer then comes in the answer), a BYE with a Reason, a 488. Healthy call setup is skipped."""
-    if status == 488 or (method == "BYE" and b"Reason" in sip):
-        return True
-    at = sip.find(b"\nm=audio")
-    if at < 0:
-        return method == "INVITE"
-    while at >= 0:
-        eol = sip.find(b"\n", at + 1)
-        words = sip[at + 1:eol if eol >= 0 else len(sip)].split()
-        if len(words) < 2 or words[1] == b"0" or not _USUAL_PAYLOADS.intersection(words[3:]):
-            return True
-        at = sip.find(b"\nm=audio", at + 1)
-    return False
 
 
 def _direction_by_port(src_port: str) -> str:

@@ -86,12 +86,25 @@ def test_sipmsg_block_is_deframed_to_wire_text():
 
 
 def test_sipmsg_variants_glued_bar_and_column_zero_bar():
-    glued = [" SIPMSG:", " |BYE sip:a@b SIP/2.0", " Call-ID: x1", " CSeq: 2 BYE", " Content-Length: 0|", ""]
+    glued = [" SIPMSG:", " |BYE sip:a@b SIP/2.0", " Call-ID: x1", " CSeq: 2 BYE", " Reason: Q.850 ;cause=47",
+             " Content-Length: 0|", ""]
     col0 = [" SIPMSG:", " |ACK sip:a@b SIP/2.0", " Call-ID: x2", " CSeq: 1 ACK", " Content-Length: 0", "|", ""]
     got = records("\n".join([SIP_HEAD] + glued + [SIP_HEAD] + col0 + [EVENT]) + "\n")
     assert [r.sip.split(b"\r\n")[0] for r in got[:2]] == [b"BYE sip:a@b SIP/2.0", b"ACK sip:a@b SIP/2.0"]
     assert b"x1" in got[0].sip and b"x2" in got[1].sip
-    assert got[2].event == "Inbound TLS Negotiation Error" and got[2].line == 16
+    assert got[2].event == "Inbound TLS Negotiation Error" and got[2].line == 17
+
+
+def test_echo_copies_are_not_returned_unless_their_sdp_matters():
+    ok = [" SIPMSG:", " |SIP/2.0 200 OK", " Call-ID: x3", " CSeq: 101 INVITE", " Content-Type: application/sdp",
+          " Content-Length: 30", " ", " v=0", " m=audio 4000 RTP/SAVP 9 101", " |", ""]
+    assert records("\n".join([SIP_HEAD] + ok) + "\n") == []  # a 200 OK as received: only its sent copy is read
+    declined = [line.replace("m=audio 4000 RTP/SAVP 9 101", "m=audio 0 RTP/SAVP *") for line in ok]
+    (rec,) = records("\n".join([SIP_HEAD] + declined) + "\n")
+    assert b"m=audio 0" in rec.sip
+    sent = SIP_HEAD.replace('Action="Received"', 'Action="Sent"')
+    (rec,) = records("\n".join([sent] + ok) + "\n")
+    assert rec.sip.startswith(b"SIP/2.0 200 OK")
 
 
 def test_registrations_and_keepalives_are_not_returned():

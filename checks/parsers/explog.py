@@ -236,6 +236,44 @@ def _sip_skippable(buf: bytes, first: int) -> bool:
     return buf.find(b"\n", p, p + 2048) >= 0 and not buf.startswith(SIP_METHODS_KEPT, p)
 
 
+def _echo(header: bytes, sip: bytes) -> bool:
+    """Copies of call-setup messages no call rule reads: a proxy logs each message twice (received,
+    then sent on), and the rules follow the INVITEs both ways, the 200 OK as sent, the ACK as received
+    and any 403/404/603. A 2xx as received, an ACK as sent, a BYE or CANCEL are skipped unless their
+    SDP or Reason could matter to the codec rules."""
+    received = b'Action="Received"' in header
+    if received and sip.startswith(b"SIP/2.0 2"):
+        method, status = None, 200
+    elif not received and sip.startswith(b"ACK "):
+        method, status = "ACK", None
+    elif sip.startswith((b"BYE ", b"CANCEL ")):
+        method, status = sip[:sip.find(b" ")].decode(), None
+    else:
+        return False
+    return not needs_full_parse(sip, method, status)
+
+
+_USUAL_PAYLOADS = frozenset({b"0", b"8", b"9"})  # static PCMU, PCMA, G722
+
+
+def needs_full_parse(sip: bytes, method: str | None, status: int | None) -> bool:
+    """Whether the shared SIP rules (``checks.sipcalls``) could say anything about this message: an SDP
+    whose audio line lacks the usual G.711/G.722 payloads or is declined, an INVITE without SDP
+    (the offer then comes in the answer), a BYE with a Reason, a 488. Healthy call setup is skipped."""
+    if status == 488 or (method == "BYE" and b"Reason" in sip):
+        return True
+    at = sip.find(b"\nm=audio")
+    if at < 0:
+        return method == "INVITE"
+    while at >= 0:
+        eol = sip.find(b"\n", at + 1)
+        words = sip[at + 1:eol if eol >= 0 else len(sip)].split()
+        if len(words) < 2 or words[1] == b"0" or not _USUAL_PAYLOADS.intersection(words[3:]):
+            return True
+        at = sip.find(b"\nm=audio", at + 1)
+    return False
+
+
 def relevant(raw: bytes) -> bool:
     """Cheap byte test of a marker line: is it one a rule or a timeline reads?
 
@@ -386,7 +424,10 @@ class LogScanner:
             if sip is None:
                 return None, block_end
             head_start = self._header_start(buf, start)
-            rec = parse_record(decode(buf[head_start:max(head_start, start - 1)]), line - 1, sip=sip, sip_line=line + 1)
+            header = buf[head_start:max(head_start, start - 1)]
+            if _echo(header, sip):
+                return None, block_end
+            rec = parse_record(decode(header), line - 1, sip=sip, sip_line=line + 1)
             return rec, block_end
         # flattened block (web pages): header, 'SIPMSG:' and the start line on one line
         text = decode(raw)
