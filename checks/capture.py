@@ -33,10 +33,12 @@ import datetime as dt
 import io
 import ipaddress
 import struct
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import InvalidVersion
 
 from checks.certs import ChainAnalysis, analyze_chain, webex_roots_in
@@ -475,7 +477,9 @@ def _analyze(ders: tuple[bytes, ...], ts: float) -> ChainAnalysis | None:
     InputError (``checks.certs`` lets those through).
     """
     try:
-        return analyze_chain(ders, _when(ts))
+        with warnings.catch_warnings():  # real-world certificates (negative serials) make cryptography warn
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return analyze_chain(ders, _when(ts))
     except (ValueError, TypeError, UnsupportedAlgorithm, InvalidVersion):
         return None
 

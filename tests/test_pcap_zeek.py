@@ -31,7 +31,11 @@ TSHARK_SHORT = {
     "ssl.v3.pcap": {"extra_alerts": [("194.127.84.106", "encrypted")]},
 }
 
-pytestmark = pytest.mark.skipif(not TRACES, reason="shared/third_party/zeek-tls is not beside the checkout")
+pytestmark = [
+    pytest.mark.skipif(not TRACES, reason="shared/third_party/zeek-tls is not beside the checkout"),
+    # some of these real certificates have negative serial numbers, which cryptography warns about
+    pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning"),
+]
 
 
 def _chunks(path: Path):

@@ -49,18 +49,19 @@ def _context(side: Side, server: bool, version: int) -> SSL.Context:
     ctx.set_min_proto_version(version)
     ctx.set_max_proto_version(version)
     if side.cert is not None:
-        ctx.use_certificate(crypto.X509.from_cryptography(side.cert.cert))
-        ctx.use_privatekey(crypto.PKey.from_cryptography_key(side.cert.key))
+        ctx.use_certificate(side.cert.cert)
+        ctx.use_privatekey(side.cert.key)
         if side.send_chain:
             for issuer in side.cert.chain[:-1]:  # intermediates, not the root
-                ctx.add_extra_chain_cert(crypto.X509.from_cryptography(issuer))
+                ctx.add_extra_chain_cert(issuer)
     store = ctx.get_cert_store()
     for anchor in side.trust:
-        store.add_cert(crypto.X509.from_cryptography(anchor.cert))
+        store.add_cert(crypto.X509.from_cryptography(anchor.cert))  # the store still takes pyOpenSSL certs
     mode = SSL.VERIFY_PEER | (SSL.VERIFY_FAIL_IF_NO_PEER_CERT if server and side.require_cert else 0)
     ctx.set_verify(mode, lambda conn, cert, errno, depth, ok: bool(ok))
-    if server and side.client_ca_names:
-        ctx.set_client_ca_list([crypto.X509.from_cryptography(c.cert).get_subject() for c in side.client_ca_names])
+    if server:
+        for ca in side.client_ca_names:
+            ctx.add_client_ca(ca.cert)
     return ctx
 
 
