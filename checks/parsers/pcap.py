@@ -170,9 +170,10 @@ class CaptureReader:
                 ihl = (vihl & 0x0F) * 4
                 if vihl >> 4 == 4 and ihl >= 20:
                     ip_start = off + 14
-                    ip_end = min(pos, ip_start + total) if total >= ihl else pos
+                    declared = ip_start + total
+                    ip_end = declared if ihl <= total and declared < pos else pos
                     yield (frame, sec + frac * scale, buf, 4, src, dst, proto, ip_start + ihl, ip_end,
-                           bool(frag & 0x1FFF), ip_start + total)
+                           bool(frag & 0x1FFF), declared)
             else:
                 ip = peek_ip(linktype, buf, off, caplen)
                 if ip is not None:
