@@ -45,6 +45,12 @@ log = logging.getLogger(__name__)
 
 MAX_SEEN_IN_MEMORY = 200_000  # ids remembered by one process before the oldest are forgotten
 JOB_TIMEOUT = 15 * 60  # an analysis of a 100 MB capture must not be killed half-way
+# A running RQ job renews its lease this often; a job whose lease lapsed has lost its worker (killed, OOM, host
+# gone) and is put back on the queue by the reaper every WarmWorker runs. RQ's own clean-up would wait minutes.
+LEASE_SECONDS = 5
+LEASE_RENEW = 1.0
+REAP_EVERY = 1.0
+JOURNAL_TTL = 24 * 3600
 SEARCH_LIMIT = 3  # the best article and two runners-up
 
 
@@ -187,6 +193,7 @@ class Context:
         self._client = None
         self._slots = None
         self._lock = threading.Lock()
+        self.journal: Journal | None = None  # set for RQ workers, whose jobs may run a second time
 
     @property
     def check_slots(self):
@@ -246,8 +253,18 @@ class Conversation:
             self.client.post(self.room, f"📎 {f.name}", parent_id=self.root or None, file=f)
 
     def start(self, line: str) -> dict:
-        """Post a progress line at once; it is plain Markdown so it can be edited into the answer."""
+        """Post a progress line at once; it is plain Markdown so it can be edited into the answer.
+
+        A job run again after its worker died finds the line it posted the first
+        time in the journal and edits that one, so the thread shows a single line.
+        """
+        journal = self.ctx.journal
+        earlier = journal.progress(self.task) if journal else None
+        if earlier:
+            return {"id": earlier, "edits": 0}
         msg = self.client.post(self.room, line, parent_id=self.root or None)
+        if journal:
+            journal.set_progress(self.task, msg["id"])
         return {"id": msg["id"], "edits": 0}
 
     # entry points -------------------------------------------------------------------------------
@@ -376,18 +393,53 @@ class Conversation:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+class Journal:
+    """What a job has already posted, in Redis, so a job run again after its worker died answers only once."""
+
+    def __init__(self, connection, prefix: str = "hcdoctor:journal:"):
+        self.redis = connection
+        self.prefix = prefix
+
+    def progress(self, task: Task) -> str | None:
+        value = self.redis.hget(self.prefix + task.job_id, "progress")
+        return value.decode() if value else None
+
+    def set_progress(self, task: Task, message_id: str) -> None:
+        self.redis.hset(self.prefix + task.job_id, "progress", message_id)
+        self.redis.expire(self.prefix + task.job_id, JOURNAL_TTL)
+
+    def outcome(self, task: Task) -> str | None:
+        value = self.redis.hget(self.prefix + task.job_id, "outcome")
+        return value.decode() if value else None
+
+    def finish(self, task: Task, outcome: str) -> None:
+        self.redis.hset(self.prefix + task.job_id, "outcome", outcome)
+        self.redis.expire(self.prefix + task.job_id, JOURNAL_TTL)
+
+
 def execute(ctx: Context, task: Task) -> None:
     """Run one task; on failure log it with its id, tell the person in one line, raise ``JobFailed``."""
+    journal = ctx.journal
+    done = journal.outcome(task) if journal else None
+    if done == "answered":
+        log.info("job %s was answered by an earlier run; nothing to do", task.job_id)
+        return
+    if done == "failed":
+        raise JobFailed(f"job {task.job_id} failed in an earlier run")
     convo = None
     try:
         convo = Conversation(ctx, task)
         convo.run()
+        if journal:
+            journal.finish(task, "answered")
     except Exception as exc:
         log.exception("job %s (%s %s) failed", task.job_id, task.kind, task.id)
         try:
             line = f"Sorry, I could not finish that (job `{task.job_id}`); the details are in the bot's log."
             parent = (convo.root if convo else "") or (task.id if task.kind != "action" else None)
             ctx.client.post(task.room_id, line, parent_id=parent)
+            if journal:
+                journal.finish(task, "failed")
         except Exception:
             log.exception("job %s: could not report the failure either", task.job_id)
         raise JobFailed(f"job {task.job_id} failed: {type(exc).__name__}") from exc
@@ -560,9 +612,84 @@ def _context_from_env() -> Context:
     return _worker_ctx
 
 
+def _lease_key(job_id: str) -> str:
+    return f"hcdoctor:lease:{job_id}"
+
+
 def run_task(task: Task) -> None:
-    """Entry point of an ``rq worker`` job: settings come from the worker's own environment."""
-    execute(_context_from_env(), task)
+    """Entry point of an ``rq worker`` job: settings come from the worker's own environment.
+
+    While it runs, the job renews a short lease in Redis; if its process is killed
+    the lease lapses within ``LEASE_SECONDS`` and ``reap_abandoned`` queues it again.
+    """
+    import redis
+    from rq import get_current_job
+
+    ctx = _context_from_env()
+    job = get_current_job()
+    connection = redis.Redis.from_url(ctx.settings.redis_url) if ctx.settings.redis_url else None
+    if connection is None or job is None:
+        execute(ctx, task)
+        return
+    ctx.journal = Journal(connection)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while True:
+            try:
+                connection.set(_lease_key(job.id), b"1", ex=LEASE_SECONDS)
+            except redis.RedisError:
+                log.warning("job %s: could not renew its lease", job.id)
+            if stop.wait(LEASE_RENEW):
+                return
+
+    renew_thread = threading.Thread(target=renew, name="hcdoctor-lease", daemon=True)
+    renew_thread.start()
+    try:
+        execute(ctx, task)
+    finally:
+        stop.set()
+        renew_thread.join(2)
+        try:
+            connection.delete(_lease_key(job.id))
+        except redis.RedisError:
+            pass
+        connection.close()
+
+
+def reap_abandoned(connection, queue_name: str, now: float | None = None) -> list[str]:
+    """Put back on the queue every started job whose lease lapsed (its worker died); their ids.
+
+    A job that has not renewed its lease for ``LEASE_SECONDS`` is not running
+    anywhere. Only one reaper takes each job (``SET NX``), and the job's journal
+    makes its second run edit what the first one posted instead of answering again.
+    """
+    from rq import Queue
+    from rq.job import Job, JobStatus
+    from rq.registry import StartedJobRegistry
+
+    registry = StartedJobRegistry(queue_name, connection=connection)
+    queue = Queue(queue_name, connection=connection)
+    moment = time.time() if now is None else now
+    reaped: list[str] = []
+    for job_id in dict.fromkeys(registry.get_job_ids(cleanup=False)):
+        if connection.exists(_lease_key(job_id)):
+            continue
+        try:
+            job = Job.fetch(job_id, connection=connection)
+        except Exception:  # deleted meanwhile
+            continue
+        started = job.started_at.timestamp() if job.started_at else 0.0
+        if job.get_status() != JobStatus.STARTED or moment - started < LEASE_SECONDS:
+            continue  # finished meanwhile, or too young to have taken its first lease
+        if not connection.set(f"hcdoctor:reaping:{job_id}", b"1", nx=True, ex=LEASE_SECONDS):
+            continue  # another reaper has it
+        # queued first: if we die between the two, the stale entry is skipped (status no longer STARTED)
+        queue.enqueue_job(job)
+        registry.remove_executions(job)
+        log.warning("job %s lost its worker (no lease for %d s); queued again", job_id, LEASE_SECONDS)
+        reaped.append(job_id)
+    return reaped
 
 
 class WarmWorker(Worker):
@@ -579,4 +706,18 @@ class WarmWorker(Worker):
         ctx = _context_from_env()
         _warm(ctx)
         ctx.client.close()
+        threading.Thread(target=self._reap_forever, name="hcdoctor-reaper", daemon=True).start()
         return super().work(*args, **kwargs)
+
+    def _reap_forever(self) -> None:
+        """Requeue jobs whose worker died, for every queue this worker serves (its own connection)."""
+        import redis
+
+        connection = redis.Redis.from_url(_context_from_env().settings.redis_url)
+        while True:
+            for queue in self.queues:
+                try:
+                    reap_abandoned(connection, queue.name)
+                except Exception:
+                    log.warning("reaper: could not look at queue %s", queue.name, exc_info=True)
+            time.sleep(REAP_EVERY)
