@@ -195,10 +195,12 @@ class _Scanner:
         self.starved = 0
         self.cut_frames = 0
         self.last_ts = 0.0
+        self.quiet: set[bytes] = set()  # the reader's set of flow directions it may skip
 
     # -- packets -------------------------------------------------------------------------------
     def run(self, chunks: Iterable[bytes]) -> Scan:
         reader = CaptureReader(chunks)
+        self.quiet = reader.quiet
         tcp = _TCP
         active = self.active
         ts = 0.0
@@ -332,6 +334,7 @@ class _Scanner:
                 victim.buffered = 0
                 victim.done = True
                 victim.halves = victim.readers = victim.framers = None
+                self.quiet.update(victim.keys)
                 self.starved += 1
                 if self.buffered <= MAX_BUFFERED_BYTES // 2:
                     return
@@ -343,6 +346,7 @@ class _Scanner:
         self.buffered -= conn.buffered
         conn.buffered = 0
         for key in conn.keys:
+            self.quiet.discard(key)
             if key in self.active and self.active[key][0] is conn:
                 del self.active[key]
         conn.halves = conn.readers = conn.framers = None
@@ -374,6 +378,7 @@ class _Scanner:
                 conn.kind = "other"
                 conn.done = True
                 conn.halves = None
+                self.quiet.update(conn.keys)
                 return
         if conn.kind == "tls" and conn.readers is not None:
             self._tls(conn, d, delivery, frame, ts)
@@ -423,12 +428,15 @@ class _Scanner:
             conn.quiet[d] = True
             if conn.halves is not None:
                 conn.halves[d].drop()
+            if len(conn.keys) == 2:
+                self.quiet.add(conn.keys[d])
         finished = all(r.dead or d2 in conn.appdata for d2, r in enumerate(readers))
         too_long = conn.halves is not None and conn.halves[d].delivered > MAX_TLS_BYTES_PER_DIRECTION
         if finished or too_long:
             conn.done = True
             conn.halves = None
             conn.readers = None
+            self.quiet.update(conn.keys)
 
     def _tls_event(self, conn: Conn, d: int, ev: T.TlsEvent, frame: int, ts: float) -> None:
         if isinstance(ev, T.ClientHello):

@@ -64,6 +64,10 @@ class CaptureReader:
         self.warnings: list[str] = []
         self.format = ""
         self.frames = 0  # records read so far
+        # TCP flow directions (src + dst + ports, as ``peek_ip`` gives them) whose ordinary segments
+        # the caller no longer needs: segments without SYN/RST/FIN that do not start with a TLS alert
+        # record are dropped inside the record loop (IPv4 over Ethernet), before any tuple is built.
+        self.quiet: set[bytes] = set()
 
     def _fill(self, need: int) -> bool:
         """Make ``need`` bytes available at ``self._pos``; False at end of input."""
@@ -134,6 +138,7 @@ class CaptureReader:
             raise InputError(f"pcap link type {linktype} is not supported (Ethernet, Linux cooked, raw IP, loopback are)")
         rec = struct.Struct(endian + "IIII").unpack_from
         fast = linktype == LINK_ETHERNET
+        quiet = self.quiet
         frame = 0
         # the buffer and position live in locals on this hot loop; ``_fill`` sees them synced back
         buf, pos = self._buf, self._pos
@@ -172,6 +177,12 @@ class CaptureReader:
                     ip_start = off + 14
                     declared = ip_start + total
                     ip_end = declared if ihl <= total and declared < pos else pos
+                    l4 = ip_start + ihl
+                    if (quiet and proto == 6 and ip_end - l4 >= 20 and not buf[l4 + 13] & 0x07
+                            and src + dst + buf[l4:l4 + 4] in quiet):
+                        pstart = l4 + (buf[l4 + 12] >> 4) * 4
+                        if pstart >= ip_end or buf[pstart] != 0x15:  # not even a TLS alert: skip it here
+                            continue
                     yield (frame, sec + frac * scale, buf, 4, src, dst, proto, ip_start + ihl, ip_end,
                            bool(frag & 0x1FFF), declared)
             else:
