@@ -7,10 +7,13 @@ the file and reports progress), and ``scan(chunks) -> Scan`` exposes what was se
 How it stays fast and flat on a big capture:
 - records and IP/TCP headers are read with ``struct`` from the chunk buffer
   (``checks.parsers.pcap``); a connection whose first bytes are neither TLS nor SIP is marked
-  ``other`` and its later packets cost one dict lookup;
-- TLS directions are reassembled only until both sides switched to encrypted records
-  (``checks.parsers.tls``); SIP directions go through a capped framer;
-- named caps bound every table: ``MAX_ACTIVE_CONNECTIONS``, ``MAX_KEPT_CONNECTIONS``,
+  ``other``, and once a TLS direction is encrypted its ordinary segments are dropped inside the
+  record loop itself (the reader's ``quiet`` set), so background traffic costs one header peek;
+- TLS directions are reassembled only until they switch to encrypted records
+  (``checks.parsers.tls``); later alerts are still noticed when they sit alone in a segment;
+  SIP directions go through a capped framer;
+- named caps bound every table: ``MAX_ACTIVE_CONNECTIONS``, ``MAX_BUFFERED_BYTES`` (all
+  reassembly, TLS and SIP buffers together), ``MAX_KEPT_CONNECTIONS`` / ``MAX_KEPT_OTHER_TLS``,
   ``MAX_TLS_BYTES_PER_DIRECTION``, ``MAX_STEPS``, ``MAX_SIP_MESSAGES``, ``MAX_PICTURES``.
 
 Who is Webex and who is the Expressway (the observation codes are about roles, not about TCP

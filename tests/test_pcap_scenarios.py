@@ -131,3 +131,15 @@ def test_sip_capture_starting_mid_message():
     observed, findings = _analyse(write_pcap(frames), "mid-sip.pcap")
     assert [o.code for o in observed.observations] == ["sip.bye_cause_47"]
     assert [f.issue for f in findings] == ["bidir-unsupported-codec"]
+
+
+def test_repeated_failure_gives_one_ladder():
+    """Webex retries: the same failing exchange three times is one ladder that says so."""
+    frames = []
+    for n in range(3):
+        one = S.incomplete_chain()
+        frames += [type(f)(f.ts + n * 10, f.ip, f.version) for f in one]
+    observed, findings = _analyse(write_pcap(frames), "retries.pcap")
+    assert [f.issue for f in findings] == ["mtls-incomplete-chain"]
+    assert len(observed.timelines) == 1
+    assert "seen 2 more time(s)" in observed.timelines[0].lines[-1]
