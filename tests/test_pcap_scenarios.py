@@ -73,6 +73,15 @@ def test_link_types_give_the_same_answer(link: int):
     assert [f.issue for f in findings] == ["mtls-incomplete-chain"]
 
 
+@pytest.mark.parametrize("big_endian,nanoseconds", [(True, False), (False, True), (True, True)])
+def test_pcap_byte_orders_and_nanosecond_timestamps(big_endian: bool, nanoseconds: bool):
+    data = write_pcap(_frames("inbound-port-blocked"), big_endian=big_endian, nanoseconds=nanoseconds)
+    result = scan([data])
+    assert result.format == "pcap" and abs(result.last_ts - _frames("inbound-port-blocked")[-1].ts) < 1e-5
+    _, findings = _analyse(data, "order.pcap")
+    assert [f.issue for f in findings] == ["inbound-port-blocked"]
+
+
 def test_vlan_and_ipv6():
     _, findings = _analyse(write_pcapng(_frames("mtls-default-self-signed-cert"), vlan=True), "vlan.pcapng")
     assert [f.issue for f in findings] == ["mtls-default-self-signed-cert"]

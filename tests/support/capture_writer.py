@@ -251,13 +251,16 @@ def _link(frame: Frame, linktype: int, vlan: bool = False) -> bytes:
 
 
 def write_pcap(frames: list[Frame], linktype: int = LINK_ETHERNET, vlan: bool = False,
-               snaplen: int = 262144) -> bytes:
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)]
+               snaplen: int = 262144, big_endian: bool = False, nanoseconds: bool = False) -> bytes:
+    order = ">" if big_endian else "<"
+    magic = 0xA1B23C4D if nanoseconds else 0xA1B2C3D4
+    out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
     for f in sorted(frames, key=lambda f: f.ts):
         data = _link(f, linktype, vlan)
         cap = data[:snaplen]
         sec = int(f.ts)
-        out.append(struct.pack("<IIII", sec, int(round((f.ts - sec) * 1e6)), len(cap), len(data)) + cap)
+        frac = int(round((f.ts - sec) * (1e9 if nanoseconds else 1e6)))
+        out.append(struct.pack(order + "IIII", sec, frac, len(cap), len(data)) + cap)
     return b"".join(out)
 
 
