@@ -231,12 +231,15 @@ class Conversation:
         self.client = ctx.client
         self.room = task.room_id
         self.root = task.id if task.kind != "action" else ""
+        self.private_dirs: list[str] = []  # temp folders whose paths must not reach the space
+        self.progress: dict | None = None  # the "Analyzing …" line, which a failure replaces too
 
     # posting ------------------------------------------------------------------------------------
     def say(self, reply: Reply, progress: dict | None = None) -> None:
         """Post ``reply`` in the thread; the text replaces ``progress`` when there is one to edit."""
         from webexpythonsdk.exceptions import ApiError
 
+        reply = replies.scrubbed(reply, self.private_dirs)
         done = False
         if progress is not None and progress.get("edits", 0) < EDIT_LIMIT:
             try:
@@ -261,11 +264,13 @@ class Conversation:
         journal = self.ctx.journal
         earlier = journal.progress(self.task) if journal else None
         if earlier:
-            return {"id": earlier, "edits": 0}
+            self.progress = {"id": earlier, "edits": 0}
+            return self.progress
         msg = self.client.post(self.room, line, parent_id=self.root or None)
         if journal:
             journal.set_progress(self.task, msg["id"])
-        return {"id": msg["id"], "edits": 0}
+        self.progress = {"id": msg["id"], "edits": 0}
+        return self.progress
 
     # entry points -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -374,6 +379,7 @@ class Conversation:
                 return
         progress = self.start(replies.progress([(i.name, i.size) for i in infos]))
         workdir = Path(tempfile.mkdtemp(prefix="hcdoctor-in-"))  # mkdtemp makes it 0700
+        self.private_dirs.append(str(workdir))
         try:
             paths = []
             for info in infos:
@@ -436,8 +442,11 @@ def execute(ctx: Context, task: Task) -> None:
         log.exception("job %s (%s %s) failed", task.job_id, task.kind, task.id)
         try:
             line = f"Sorry, I could not finish that (job `{task.job_id}`); the details are in the bot's log."
-            parent = (convo.root if convo else "") or (task.id if task.kind != "action" else None)
-            ctx.client.post(task.room_id, line, parent_id=parent)
+            if convo is not None and convo.progress is not None:
+                convo.say(Reply(line), convo.progress)  # the "Analyzing …" line becomes the failure line
+            else:
+                parent = (convo.root if convo else "") or (task.id if task.kind != "action" else None)
+                ctx.client.post(task.room_id, line, parent_id=parent)
             if journal:
                 journal.finish(task, "failed")
         except Exception:

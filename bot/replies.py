@@ -8,8 +8,11 @@ each in the thread.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -307,6 +310,32 @@ def fitted(reply: Reply, file_name: str = REPORT_FILE, limit: int = MESSAGE_LIMI
         head += "\n```"
     short = head.rstrip() + note
     return Reply(short, reply.card, (FileOut(file_name, data), *reply.files))
+
+
+_ROOTS = tuple(dict.fromkeys(r.rstrip("/") for r in (tempfile.gettempdir(), "/tmp", sys.prefix,
+                                                    str(PurePath(__file__).parents[1])) if r and r != "/"))
+_SERVER_PATH = re.compile(r"(?<![\w/.:~-])(?:" + "|".join(re.escape(r) for r in _ROOTS) + r")(?:/[^\s`'\"<>()\[\]|,;]*)?")
+
+
+def scrub_paths(text: str, private: Iterable[str] = ()) -> str:
+    """``text`` without this server's paths: a temp folder, the install or the checkout becomes the file's name.
+
+    Analyzer messages and timeline titles name the uploaded file by its full path
+    in our private temp folder; people need only the name, and nobody in a space
+    needs to learn where the bot keeps its files.
+    """
+    for folder in private:
+        text = text.replace(folder.rstrip("/") + "/", "")
+    return _SERVER_PATH.sub(lambda m: PurePath(m.group(0)).name or "(server path)", text)
+
+
+def scrubbed(reply: Reply, private: Iterable[str] = ()) -> Reply:
+    """``reply`` with ``scrub_paths`` applied to its text, its card and its Markdown attachments."""
+    private = tuple(private)
+    card = json.loads(scrub_paths(json.dumps(reply.card), private)) if reply.card else None
+    files = tuple(FileOut(f.name, scrub_paths(f.data.decode("utf-8"), private).encode("utf-8"))
+                  if f.name.endswith(".md") else f for f in reply.files)
+    return Reply(scrub_paths(reply.markdown, private), card, files)
 
 
 def card_fallback(card: dict) -> str:

@@ -130,6 +130,9 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_another_answered_once(tmp_pat
             assert {a["parentId"] for a in answers} == {msg["id"]}
             assert "could not finish" not in answer["markdown"]
             assert "queued again" in (tmp_path / "b.log").read_text()
+            for log in ("a.log", "b.log"):  # the workers' own logs carry neither the token nor the secret
+                text = (tmp_path / log).read_text()
+                assert h.settings.access_token not in text and h.settings.webhook_secret not in text
     finally:
         for w in workers:
             _stop(w)
