@@ -38,7 +38,7 @@ import ipaddress
 import struct
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.utils import CryptographyDeprecationWarning
@@ -761,6 +761,7 @@ def observe(chunks: Iterable[bytes], name: str) -> Observed:
             found += _judge(conn, roles, name)
         found += _tcp_observations(conn, roles, result.last_ts, name)
         found += _sip_reset_observation(conn, name)
+        found = [replace(o, scope=f"{name} stream {conn.index}") for o in found]
         if conn.version == 0x0304:
             tls13 += 1
         observations += found

@@ -96,8 +96,8 @@ def _cn(name: x509.Name) -> str | None:
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when ``issuer``'s key verifies ``cert``'s signature (RSA, EC, Ed25519/448)."""
-    key = issuer.public_key()
     try:
+        key = issuer.public_key()
         if isinstance(key, rsa.RSAPublicKey):
             key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
@@ -112,7 +112,7 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 def load_der(der: bytes) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+    except Exception as exc:  # cryptography raises ValueError, InvalidVersion and others on hostile DER
         raise InputError(f"certificate cannot be parsed ({exc.__class__.__name__})") from None
 
 
@@ -143,10 +143,18 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
     )
 
 
+def _checked_info(cert: x509.Certificate) -> CertInfo:
+    """``cert_info`` with cryptography's lazy-parsing errors (of many types) as one InputError."""
+    try:
+        return cert_info(cert)
+    except Exception as exc:
+        raise InputError(f"certificate cannot be parsed ({exc.__class__.__name__})") from None
+
+
 def analyze_chain(ders: Sequence[bytes], now: dt.datetime) -> ChainAnalysis:
     """Judge a chain exactly as a peer sent it (leaf first)."""
     certs = [load_der(d) for d in ders]
-    infos = tuple(cert_info(c) for c in certs)
+    infos = tuple(_checked_info(c) for c in certs)
     if not infos:
         shape: Shape = "empty"
     elif infos[0].self_signed or infos[0].from_temporary_ca:

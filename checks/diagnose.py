@@ -5,7 +5,9 @@ All issue-specific knowledge is in the articles' ``signatures`` and
 log, config, bundle, live) reaches the same verdict from the same evidence.
 
 How it decides:
-1. A rule fires when all its ``when`` codes were observed and none of its ``unless``.
+1. A rule fires when all its ``when`` codes were observed and none of its ``unless``,
+   all within one scope: observations tied to one connection (``Observation.scope``)
+   combine only with observations of that connection or with unscoped ones.
 2. Each article keeps its strongest firing rule (confidence, then how many codes
    it needed: a rule that combines two sources is more specific than one).
 3. The strongest candidate becomes a finding. Other candidates whose rule needs
@@ -32,23 +34,23 @@ def diagnose(observations: Iterable[Observation], articles: Mapping[str, Article
     by_code: dict[str, list[Observation]] = {}
     for obs in observations:
         by_code.setdefault(obs.code, []).append(obs)
-    seen = set(by_code)
     order = {aid: i for i, aid in enumerate(articles)}
 
-    candidates: list[tuple[Article, Rule]] = []
+    candidates: list[tuple[Article, Rule, dict[str, list[Observation]]]] = []
     for art in articles.values():
-        fired = [r for r in art.signatures if set(r.when) <= seen and not (set(r.unless) & seen)]
+        fired = [(r, used) for r in art.signatures if (used := _fire(r, by_code)) is not None]
         if fired:
-            candidates.append((art, max(fired, key=_strength)))
+            rule, used = max(fired, key=lambda f: _strength(f[0]))
+            candidates.append((art, rule, used))
     candidates.sort(key=lambda c: (-_strength(c[1])[0], -_strength(c[1])[1], order[c[0].id]))
 
     findings: list[Finding] = []
     while candidates:
-        best_art, best_rule = candidates.pop(0)
+        best_art, best_rule, used = candidates.pop(0)
         codes = set(best_rule.when)
-        alts = [(a, r) for a, r in candidates if set(r.when) <= codes]
+        alts = [c for c in candidates if set(c[1].when) <= codes]
         candidates = [c for c in candidates if c not in alts]
-        tied = [a for a, r in alts if _strength(r) == _strength(best_rule)]
+        tied = [a for a, r, _ in alts if _strength(r) == _strength(best_rule)]
         confidence = best_rule.confidence
         if tied and CONFIDENCE_RANK[confidence] > CONFIDENCE_RANK["medium"]:
             confidence = "medium"
@@ -57,12 +59,34 @@ def diagnose(observations: Iterable[Observation], articles: Mapping[str, Article
                 issue=best_art.id,
                 title=best_art.title,
                 confidence=confidence,  # type: ignore[arg-type]
-                summary=_summary(best_art, [a for a, _ in alts]),
-                alternatives=tuple(a.id for a, _ in alts),
-                evidence=_evidence(best_rule, by_code),
+                summary=_summary(best_art, [a for a, _, _ in alts]),
+                alternatives=tuple(a.id for a, _, _ in alts),
+                evidence=_evidence(best_rule, used),
             )
         )
     return tuple(findings)
+
+
+def _fire(rule: Rule, by_code: dict[str, list[Observation]]) -> dict[str, list[Observation]] | None:
+    """The observations that make ``rule`` fire (per code, from one scope), or None when it does not.
+
+    An ``unless`` fact rules out a rule fired in its own scope; a rule fired on unscoped
+    facts alone (log lines, config values) cannot be tied to one connection, so an
+    ``unless`` fact from any connection rules it out.
+    """
+    if not all(code in by_code for code in rule.when):
+        return None
+    scopes = sorted({o.scope for code in rule.when for o in by_code[code]} - {""})
+    for scope in [*scopes, ""]:
+        used = {code: [o for o in by_code[code] if o.scope in ("", scope)] for code in rule.when}
+        if not all(used.values()):
+            continue
+        blocked = any(
+            not scope or o.scope in ("", scope) for code in rule.unless for o in by_code.get(code, ())
+        )
+        if not blocked:
+            return used
+    return None
 
 
 def _strength(rule: Rule) -> tuple[int, int]:
@@ -80,12 +104,12 @@ def _summary(best: Article, alternatives: list[Article]) -> str:
     return " ".join(parts)
 
 
-def _evidence(rule: Rule, by_code: dict[str, list[Observation]]) -> tuple[Evidence, ...]:
+def _evidence(rule: Rule, used: dict[str, list[Observation]]) -> tuple[Evidence, ...]:
     """The evidence of the rule's observations, a few per code, without repeats."""
     out: list[Evidence] = []
     per_code = max(1, MAX_EVIDENCE // len(rule.when))
     for code in rule.when:
-        for obs in by_code[code][:per_code]:
+        for obs in used[code][:per_code]:
             for ev in obs.evidence:
                 if ev not in out:
                     out.append(ev)

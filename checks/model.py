@@ -34,11 +34,17 @@ class Observation:
 
     Observations carry no judgement: ``checks.diagnose`` turns them into findings
     with the signature rules in the articles' front matter.
+
+    ``scope`` names the one connection the fact belongs to (a capture's TCP stream,
+    a live endpoint). A rule that combines several codes fires only on facts from a
+    single scope, or unscoped ones (a log line, a config value), so two different
+    failing connections in one capture are never mixed into a third diagnosis.
     """
 
     code: str
     evidence: tuple[Evidence, ...]
     facts: tuple[tuple[str, str], ...] = ()
+    scope: str = ""
 
     def fact(self, name: str, default: str = "") -> str:
         return dict(self.facts).get(name, default)

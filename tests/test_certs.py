@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 
 from checks.certs import analyze_chain, name_from_der, webex_roots_in
@@ -62,3 +64,17 @@ def test_bad_names_raise_input_error(junk):
 def test_bad_certificate_raises_input_error():
     with pytest.raises(InputError):
         analyze_chain([b"not a certificate"], NOW)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_certificates_give_a_verdict_or_input_error(data):
+    der = bytearray(EXP["leaf"].der)
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, len(der) - 1))
+        der[pos] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(der)))
+    try:
+        analyze_chain([bytes(der[:cut]), EXP["ica"].der], NOW)
+    except InputError:
+        pass

@@ -20,8 +20,8 @@ def _article(aid: str, rules, confused=()):
     return build(fm, "body")
 
 
-def _obs(code: str, line: int) -> Observation:
-    return Observation(code, (Evidence("f.log", f"line {line}", code),))
+def _obs(code: str, line: int, scope: str = "") -> Observation:
+    return Observation(code, (Evidence("f.log", f"line {line}", code),), scope=scope)
 
 
 ARTS = {
@@ -64,6 +64,24 @@ def test_shared_code_with_own_evidence_is_a_separate_finding():
     found = diagnose([_obs("a.one", 1), _obs("a.two", 2), _obs("c.one", 3)], arts)
     assert sorted(f.issue for f in found) == ["classification", "misspelt"]
     assert all(f.alternatives == () for f in found)
+
+
+def test_rules_combine_facts_of_one_connection_only():
+    # stream 1 shows a.one, stream 2 shows a.two: "first"'s combined rule must not fire across them
+    (f,) = diagnose([_obs("a.one", 1, "s1"), _obs("a.two", 2, "s2")], ARTS)
+    assert f.issue == "first" and f.confidence == "medium" and f.alternatives == ("second",)
+    # an unscoped fact (a log line) combines with any one connection
+    (f,) = diagnose([_obs("a.one", 1), _obs("a.two", 2, "s2")], ARTS)
+    assert f.confidence == "high"
+
+
+def test_unless_applies_within_the_scope_that_fired():
+    # b.one seen on another connection does not rule out "second" on this one...
+    (f,) = diagnose([_obs("a.one", 1, "s1"), _obs("b.one", 2, "s2")], ARTS)
+    assert f.alternatives == ("second",)
+    # ...but an unscoped fact is ruled out by b.one seen on any connection
+    (f,) = diagnose([_obs("a.one", 1), _obs("b.one", 2, "s2")], ARTS)
+    assert f.alternatives == ()
 
 
 def test_no_observation_no_finding():

@@ -93,7 +93,8 @@ class Unit:
 
 def observe(env: Env, code: str, step: str, text: str, endpoint: Endpoint | None = None) -> Observation:
     facts = (("endpoint", endpoint.label),) if endpoint else ()
-    return Observation(code, (Evidence(file=env.target, location=f"step {step}", text=text),), facts)
+    return Observation(code, (Evidence(file=env.target, location=f"step {step}", text=text),), facts,
+                       scope=endpoint.label if endpoint else "")
 
 
 def load_trust(ca_file: str | None, now: dt.datetime) -> TrustStore:
