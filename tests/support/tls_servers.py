@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 
 SERVER_IO_TIMEOUT = 3.0
 
@@ -50,16 +50,16 @@ class TlsServer:
         max_version: int | None = None,
     ) -> None:
         ctx = SSL.Context(SSL.TLS_METHOD)
-        ctx.use_certificate(crypto.X509.from_cryptography(chain[0]))
-        ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))
+        ctx.use_certificate(chain[0])
+        ctx.use_privatekey(key)
         for extra in chain[1:]:
-            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+            ctx.add_extra_chain_cert(extra)
         if max_version:
             ctx.set_max_proto_version(max_version)
         if request_client_cert:
             ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *args: True)
             for ca in client_cas:
-                ctx.add_client_ca(crypto.X509.from_cryptography(ca))
+                ctx.add_client_ca(ca)
         self.ctx = ctx
         self.listener = bind_listener(host, port)
         self.host, self.port = self.listener.getsockname()[:2]
