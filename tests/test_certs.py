@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from cryptography.hazmat.primitives import serialization
 
 from checks.certs import analyze_chain, name_from_der, webex_roots_in
 from kb.errors import InputError

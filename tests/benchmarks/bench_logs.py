@@ -104,7 +104,6 @@ def main() -> int:
 
     subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
     grep_s, grep_cpu, grep = timed(["grep", "-c", "-F", "-f", str(pats), str(log)])
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     hcd_s, hcd_cpu, hcd = timed(["hcdoctor", "analyze", "--json", str(log)])
     rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if hcd.returncode != 0:

@@ -139,8 +139,8 @@ def _sdp(audio: str, extra: str = "") -> bytes:
 
 
 def _call_headers(method: str, n: int, call_id: str) -> list[str]:
-    return [f"Via: SIP/2.0/TCP {EXPC}:5060;branch=z9hG4bK{n}", f"From: <sip:alice@example.com>;tag=1",
-            f"To: <sip:bob@example.com>", f"Call-ID: {call_id}", f"CSeq: {n} {method}",
+    return [f"Via: SIP/2.0/TCP {EXPC}:5060;branch=z9hG4bK{n}", "From: <sip:alice@example.com>;tag=1",
+            "To: <sip:bob@example.com>", f"Call-ID: {call_id}", f"CSeq: {n} {method}",
             f"Contact: <sip:alice@{EXPC}:5060;transport=tcp>"]
 
 

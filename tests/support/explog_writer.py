@@ -167,7 +167,7 @@ class LogWriter:
         elif kind == 1:
             self.other("alarm", f'Level="INFO" Event="Alarm Lowered" Id="20006" Detail="Cluster check ok" UTCTime="{self._utc()}"')
         elif kind == 2:
-            self.other("management", f'Event="System Configuration Changed" Detail="xconfiguration read" Level="1"')
+            self.other("management", 'Event="System Configuration Changed" Detail="xconfiguration read" Level="1"')
         else:
             self.net("network.ldap", "DEBUG", f'Detail="LDAP query" Server="10.0.0.5" Result="{r.randrange(3)}"')
 
