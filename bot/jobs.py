@@ -34,8 +34,8 @@ import kb
 from bot import replies
 from bot.access import REFUSAL, AllowList
 from bot.commands import Command, parse, strip_mention
-from bot.limits import (CHECKS_BUSY, LIMIT_NOTICE, ROOM_LIMIT_NOTICE, FileCounter, LocalCheckSlots, MemoryCounter,
-                        RateLimiter, RateLimits, RedisCheckSlots, RedisCounter)
+from bot.limits import (CHECKS_BUSY, LIMIT_NOTICE, ROOM_LIMIT_NOTICE, CheckSlots, FileCounter, LocalCheckSlots,
+                        MemoryCounter, RateLimiter, RateLimits, RedisCheckSlots, RedisCounter)
 from bot.replies import Reply
 from bot.settings import EDIT_LIMIT, Settings
 from bot.version import version_text
@@ -73,10 +73,6 @@ class Task:
 
 class JobFailed(HcdError):
     """Raised after a failure was logged and reported, so RQ records the job as failed."""
-
-
-class QueueUnavailable(HcdError):
-    """The queue (Redis) cannot take the work now; the webhook answers 503 so Webex delivers it again."""
 
 
 # -- de-duplication ----------------------------------------------------------------------------------
@@ -191,12 +187,12 @@ class Context:
         self.settings = settings
         self.allow = AllowList.parse(settings.allowed)
         self._client = None
-        self._slots = None
+        self._slots: CheckSlots | None = None
         self._lock = threading.Lock()
         self.journal: Journal | None = None  # set for RQ workers, whose jobs may run a second time
 
     @property
-    def check_slots(self):
+    def check_slots(self) -> CheckSlots:
         """Where the "at most N checks at once per person" slots live (Redis, else lock files on this host)."""
         with self._lock:
             if self._slots is None:
@@ -463,7 +459,8 @@ class ThreadJobs:
     """
 
     mode = "threads"
-    unavailable: tuple[type[BaseException], ...] = ()  # nothing here can be down while the process runs
+    # errors meaning "the queue is down, answer 503": none for threads of this very process
+    unavailable: tuple[type[BaseException], ...] = ()
 
     def __init__(self, settings: Settings):
         self.ctx = Context(settings)

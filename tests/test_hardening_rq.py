@@ -164,3 +164,30 @@ def test_while_redis_is_down_the_webhook_says_503_and_nothing_is_lost(tmp_path):
         if worker is not None:
             _stop(worker)
         server.stop()
+
+
+def test_limits_and_check_slots_are_shared_through_redis(tmp_path):
+    """Two web processes (two apps) share one person's rate limit; two workers share the check slots."""
+    from bot.app import create_app
+    from bot.jobs import Context
+    from bot.settings import Settings
+
+    server = RedisServer(tmp_path).start()
+    try:
+        # no token: the apps must not try to reach the real Webex to learn their identity
+        settings = Settings(webhook_secret="s", redis_url=server.url, rate_person=3, rate_room=100)
+        web = [create_app(settings).extensions["hcdoctor"].jobs for _ in range(2)]
+        verdicts = [web[n % 2].limiter.judge("ann", f"room{n}", now=1000.0)[0] for n in range(6)]
+        assert verdicts == ["ok", "ok", "ok", "notice", "silent", "silent"]
+        assert web[0].limiter.judge("ann", "room", now=1060.0)[0] == "ok"  # the next minute starts afresh
+
+        first, second = Context(settings).check_slots, Context(settings).check_slots
+        with first.hold("ann") as a, second.hold("ann") as b:
+            with first.hold("ann") as c, second.hold("bob") as d:
+                assert (a, b, c, d) == (True, True, False, True)
+        with second.hold("ann") as again:
+            assert again
+        for jobs in web:
+            jobs.close()
+    finally:
+        server.stop()
