@@ -60,6 +60,8 @@ class Settings:
             check_private=env.get("HCDOCTOR_CHECK_PRIVATE", "").strip().lower() in ("1", "true", "yes", "on"),
             public_url=env.get("HCDOCTOR_PUBLIC_URL", "").strip().rstrip("/"),
             dedupe_dir=env.get("HCDOCTOR_DEDUPE_DIR", "").strip(),
+            rate_person=_count(env, "HCDOCTOR_RATE_PERSON", cls.rate_person),
+            rate_room=_count(env, "HCDOCTOR_RATE_ROOM", cls.rate_room),
         )
 
     def replace(self, **changes: Any) -> "Settings":
@@ -81,5 +83,13 @@ class Settings:
             "HCDOCTOR_CHECK_PRIVATE": "1" if self.check_private else "",
             "HCDOCTOR_PUBLIC_URL": self.public_url,
             "HCDOCTOR_DEDUPE_DIR": self.dedupe_dir,
+            "HCDOCTOR_RATE_PERSON": str(self.rate_person),
+            "HCDOCTOR_RATE_ROOM": str(self.rate_room),
         }
         return {k: v for k, v in env.items() if v}
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number from the environment (0 switches the limit off); unset or unreadable gives ``default``."""
+    text = env.get(name, "").strip()
+    return int(text) if text.isdigit() else default
