@@ -204,3 +204,52 @@ def test_fuzzed_webhook_bodies_never_cost_a_500_or_a_traceback(caplog):
         posted = h.sandbox.bot_messages()
         for m in posted:
             assert not any(bad in m.get("markdown", m["text"]) for bad in FORBIDDEN_IN_REPLIES), m
+
+
+# -- the stores behind the limits, across processes ----------------------------------------------------
+def _hit_many(directory: str, n: int) -> list[int]:
+    from pathlib import Path
+
+    from bot.limits import FileCounter
+
+    counter = FileCounter(Path(directory))
+    return [counter.hit("person:ann:1", 60) for _ in range(n)]
+
+
+def test_file_counter_counts_every_hit_of_every_process(tmp_path):
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        seen = pool.starmap(_hit_many, [(str(tmp_path), 50)] * 4)
+    counts = [c for per in seen for c in per]
+    assert max(counts) == 200 and len(counts) == 200
+    assert all(per == sorted(per) for per in seen)  # each process sees its own count rise
+
+
+def test_local_check_slots_are_shared_by_processes_and_freed_when_one_dies(tmp_path):
+    import multiprocessing
+    import os
+    import signal
+
+    from bot.limits import LocalCheckSlots
+
+    slots = LocalCheckSlots(tmp_path, 2)
+    ready = multiprocessing.get_context("fork").Event()
+
+    def hold_forever():
+        with slots.hold("ann") as got:
+            assert got
+            ready.set()
+            signal.pause()
+
+    child = multiprocessing.get_context("fork").Process(target=hold_forever)
+    child.start()
+    try:
+        assert ready.wait(10)
+        with slots.hold("ann") as mine, slots.hold("ann") as third:
+            assert (mine, third) == (True, False)  # the other process holds one of the two
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(5)
+    with slots.hold("ann") as a, slots.hold("ann") as b:
+        assert (a, b) == (True, True)  # the kernel freed the dead process's lock
