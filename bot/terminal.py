@@ -15,7 +15,7 @@ MARK = {"pass": "✔", "fail": "✖", "warn": "!", "skip": "-"}
 
 
 def _wrap(text: str, indent: str = "    ") -> str:
-    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent)
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
 
 
 def render_hits(query: str, hits) -> str:

@@ -22,6 +22,7 @@ How it decides:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from checks.model import CONFIDENCE_RANK, Evidence, Finding, Observation
@@ -34,7 +35,7 @@ def diagnose(observations: Iterable[Observation], articles: Mapping[str, Article
     by_code: dict[str, list[Observation]] = {}
     for obs in observations:
         by_code.setdefault(obs.code, []).append(obs)
-    order = {aid: i for i, aid in enumerate(articles)}
+    order = {aid: _guide_order(art) for aid, art in articles.items()}
 
     candidates: list[tuple[Article, Rule, dict[str, list[Observation]]]] = []
     for art in articles.values():
@@ -87,6 +88,13 @@ def _fire(rule: Rule, by_code: dict[str, list[Observation]]) -> dict[str, list[O
         if not blocked:
             return used
     return None
+
+
+def _guide_order(art: Article) -> tuple:
+    """Ties go to the issue the guide documents first ("Mutual TLS Issue 3" before "Issue 7"):
+    the guide orders each family from the commonest, simplest cause onwards."""
+    parts = re.split(r"(\d+)", art.guide_section)
+    return tuple(int(p) if p.isdigit() else p for p in parts), art.id
 
 
 def _strength(rule: Rule) -> tuple[int, int]:

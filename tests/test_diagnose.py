@@ -87,3 +87,12 @@ def test_unless_applies_within_the_scope_that_fired():
 def test_no_observation_no_finding():
     assert diagnose([], ARTS) == ()
     assert diagnose([_obs("zzz", 1)], ARTS) == ()
+
+
+def test_ties_go_to_the_issue_the_guide_documents_first():
+    import kb
+
+    (f,) = diagnose([_obs("log.tls.inbound.certificate_unknown", 4)], kb.articles())
+    assert f.issue == "mtls-incomplete-chain"  # Mutual TLS Issue 3, before Issues 5 and 7
+    assert set(f.alternatives) == {"mtls-stale-controlhub-cert", "mtls-default-self-signed-cert"}
+    assert f.confidence == "medium"

@@ -118,7 +118,7 @@ def main() -> int:
     print(f"ratio        : {hcd_s / grep_s:6.2f}x grep wall, {hcd_cpu / max(grep_cpu, 1e-6):6.2f}x grep CPU (target <= 8x)")
     # ru_maxrss of children is the largest of them; the Python writer above never runs as a child
     print(f"peak RSS     : {rss_kb / 1024:6.1f} MB (hcdoctor, largest child so far; target < 200 MB)")
-    print(f"findings     : {found}")
+    print(f"issues named : {found} (findings and their alternatives)")
     print(f"load average : {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     ok = ("outbound-port-blocked" in found and "mtls-incomplete-chain" in found)
     if not args.keep:
