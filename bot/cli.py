@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from kb.errors import HcdError
+from kb.errors import HcdError, InputError
 
 EPILOG = """examples:
   hcdoctor search sslv3 alert certificate unknown
@@ -194,21 +194,33 @@ def cmd_analyze(args) -> int:
 
     missing = [f for f in args.files if not os.path.isfile(f)]
     if missing:
-        raise UsageError(f"no such file: {missing[0]}")
+        raise InputError(f"no such file: {missing[0]}")
     bar = terminal.ProgressBar.for_stream(sys.stderr) if not args.json else None
     try:
         report = checks.analyze(args.files, kind=args.kind, progress=bar.update if bar else None)
     finally:
         if bar:
             bar.close()
-    written = _write_ladders(report.timelines, args.ladder) if args.ladder else []
-    code = _emit(args, report.to_dict(), terminal.render_report(report, written))
-    if not report.findings and report.errors and len(report.errors) == len(args.files):
-        # nothing could be read at all: the input, not the analysis, failed
+    unusable = not report.findings and all(_unreadable(f, report) for f in args.files)
+    if unusable and not args.json:
+        # nothing could be read at all: the input failed, not the analysis; say so on stderr only
         for e in report.errors:
             print(f"hcdoctor: {e.path}: {e.error}", file=sys.stderr)
         return 1
-    return code
+    written = _write_ladders(report.timelines, args.ladder) if args.ladder else []
+    _emit(args, report.to_dict(), terminal.render_report(report, written))
+    if unusable:
+        for e in report.errors:
+            print(f"hcdoctor: {e.path}: {e.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _unreadable(path: str, report) -> bool:
+    """The file itself failed, and nothing inside it (bundle members) was read either."""
+    return any(e.path == path for e in report.errors) and not any(
+        i.path.startswith(path + ":") for i in report.inputs
+    )
 
 
 def _write_ladders(timelines, directory: str) -> list[str]:

@@ -66,3 +66,13 @@ def test_tshark_reads_our_captures_the_same_way(tmp_path):
     conn = scan([cap.read_bytes()]).connections[0]
     assert [(conn.ends[d][0], len(ders)) for _, d, _, ders in conn.certificates] == certs
     assert [(conn.ends[d][0], a.description) for _, d, a in conn.alerts] == alerts
+
+
+def test_unusable_inputs_say_so_on_stderr_only(tmp_path, capsys):
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    assert main(["analyze", str(empty)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == f"hcdoctor: {empty}: the file is empty"
+    assert main(["analyze", str(tmp_path / "missing.pcap")]) == 1
+    assert "no such file" in capsys.readouterr().err
