@@ -143,7 +143,7 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
     )
 
 
-def _checked_info(cert: x509.Certificate) -> CertInfo:
+def checked_info(cert: x509.Certificate) -> CertInfo:
     """``cert_info`` with cryptography's lazy-parsing errors (of many types) as one InputError."""
     try:
         return cert_info(cert)
@@ -154,7 +154,7 @@ def _checked_info(cert: x509.Certificate) -> CertInfo:
 def analyze_chain(ders: Sequence[bytes], now: dt.datetime) -> ChainAnalysis:
     """Judge a chain exactly as a peer sent it (leaf first)."""
     certs = [load_der(d) for d in ders]
-    infos = tuple(_checked_info(c) for c in certs)
+    infos = tuple(checked_info(c) for c in certs)
     if not infos:
         shape: Shape = "empty"
     elif infos[0].self_signed or infos[0].from_temporary_ca:
