@@ -80,9 +80,11 @@ class HalfStream:
             if start not in self._held or len(self._held[start]) < len(payload):
                 self._held_bytes += len(payload) - len(self._held.get(start, b""))
                 self._held[start] = payload
-            if self._held_bytes > MAX_HELD_BYTES or len(self._held) > MAX_HELD_SEGMENTS:
-                return self.skip_gap()
-            return []
+            out: list[Delivery] = []
+            # one skipped hole may free only a small segment: skip until the caps hold again
+            while self._held and (self._held_bytes > MAX_HELD_BYTES or len(self._held) > MAX_HELD_SEGMENTS):
+                out += self.skip_gap()
+            return out
         out = [Delivery(start, payload, self._gap_pending)]
         self._gap_pending = False
         self.next = end
