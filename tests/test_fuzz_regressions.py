@@ -54,7 +54,8 @@ def test_unterminated_pem_blocks_are_read_in_linear_time():
 
 def test_pem_blocks_still_read_in_order_with_an_unterminated_one_last():
     der = base64.b64decode(BAD_SUBJECT_PEM.split(b"-----")[2])
-    assert pem_ders(BAD_SUBJECT_PEM + b"junk\n" + BAD_SUBJECT_PEM + b"-----BEGIN CERTIFICATE-----\nMIIB\n") == [der, der]
+    text = BAD_SUBJECT_PEM + b"junk\n" + BAD_SUBJECT_PEM + b"-----BEGIN CERTIFICATE-----\nMIIB\n"
+    assert pem_ders(text) == [der, der]
 
 
 def test_out_of_order_segments_keep_under_the_byte_cap():

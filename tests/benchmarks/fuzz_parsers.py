@@ -7,8 +7,9 @@ same seeds, mutations and outcome checks for minutes, driven by a seeded ``rando
 instead of hypothesis (so nothing is shrunk, but every failing input is kept). Per target it
 prints the inputs run, the failures (each saved as ``<out>/<target>-<n>.bin`` with its chunking
 knobs in ``.knobs.json``, one file per distinct failure place), the worst seconds of one call,
-and the worst seconds per MB over inputs of at least 100 kB (smaller inputs measure fixed
-overhead, not throughput). A call over the test's time bound counts as a failure too.
+the largest share of the test's time bound (``bound``) one call used, and the worst seconds per
+MB over inputs of at least 100 kB (smaller inputs measure fixed overhead, not throughput). A call
+over the test's time bound counts as a failure too.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def fuzz(name: str, seconds: float, out: Path, rng: random.Random) -> dict:
     target = TARGETS[name]
     seeds = target.seeds()
     runs = failures = 0
-    worst = worst_per_mb = 0.0
+    worst = worst_per_mb = worst_share = 0.0
     worst_size = 0
     places: set[str] = set()
     end = time.monotonic() + seconds
@@ -68,10 +69,11 @@ def fuzz(name: str, seconds: float, out: Path, rng: random.Random) -> dict:
                 stem.with_suffix(".knobs.json").write_text(json.dumps({"knobs": knobs, "failure": place}))
                 print(f"  {name}: {place} -> {stem}.bin", flush=True)
         worst = max(worst, took)
+        worst_share = max(worst_share, took / bound(len(data)))
         if len(data) >= BIG and took / (len(data) / 1e6) > worst_per_mb:
             worst_per_mb, worst_size = took / (len(data) / 1e6), len(data)
     return {"target": name, "runs": runs, "failures": failures, "distinct": len(places),
-            "worst_s": worst, "worst_s_per_mb": worst_per_mb, "at_bytes": worst_size}
+            "worst_s": worst, "worst_share": worst_share, "worst_s_per_mb": worst_per_mb, "at_bytes": worst_size}
 
 
 def main() -> None:
@@ -85,9 +87,10 @@ def main() -> None:
     print(f"seed {seed}, {args.minutes} min per target", flush=True)
     rng = random.Random(seed)
     rows = [fuzz(name, args.minutes * 60, args.out, rng) for name in args.targets.split(",")]
-    print(f"{'target':<10} {'inputs':>8} {'failures':>9} {'worst s':>8} {'worst s/MB':>11} {'(at bytes)':>11}")
+    print(f"{'target':<10} {'inputs':>8} {'failures':>9} {'worst s':>8} {'of bound':>9} {'worst s/MB':>11} "
+          f"{'(at bytes)':>11}")
     for r in rows:
-        print(f"{r['target']:<10} {r['runs']:>8} {r['failures']:>9} {r['worst_s']:>8.3f} "
+        print(f"{r['target']:<10} {r['runs']:>8} {r['failures']:>9} {r['worst_s']:>8.3f} {r['worst_share']:>8.0%} "
               f"{r['worst_s_per_mb']:>11.3f} {r['at_bytes']:>11}")
     sys.exit(1 if any(r["failures"] for r in rows) else 0)
 
