@@ -37,6 +37,7 @@ from checks.analysis import analyze
 from checks.detect import HEAD_BYTES, KINDS, detect
 from checks.model import Report
 from checks.parsers import netstat, sip, tcpstream, tls
+from checks.parsers.explog import LogScanner
 from checks.pemfiles import PemStore, pem_ders
 from kb.errors import InputError
 from tests.support import capture_scenarios as S
@@ -111,11 +112,24 @@ def tls_seeds() -> tuple[bytes, ...]:
 
 
 @functools.cache
-def sip_seeds() -> tuple[bytes, ...]:
+def sip_streams() -> tuple[bytes, ...]:
+    """SIP over TCP from the capture scenarios (G.729-only call, oversized INVITE)."""
     out: list[bytes] = []
     for name in ("bidir-unsupported-codec", "bidir-ucm-max-message-size"):
         out += _directions(f.ip for f in S.SCENARIOS[name].build())
     return tuple(d for d in out if sip.looks_like_sip(d))
+
+
+@functools.cache
+def sip_seeds() -> tuple[bytes, ...]:
+    """The capture streams, plus each SIP message quoted in two fixture logs, alone and all in a row."""
+    out = list(sip_streams())
+    for name in ("bidir-unsupported-codec.log", "bidir-ucm-max-message-size-expc.log"):
+        scanner = LogScanner()
+        records = [*scanner.feed(_fixture(name)), *scanner.close()]
+        messages = list(dict.fromkeys(r.sip for r in records if r.sip))
+        out += messages + [b"".join(messages)]
+    return tuple(out)
 
 
 @functools.cache
@@ -422,7 +436,7 @@ class Target:
 TARGETS = {t.name: t for t in (
     Target("tls", tls_seeds, run_tls, 4.0),
     Target("sip", sip_seeds, run_sip, 3.5),
-    Target("tcpstream", lambda: tls_seeds()[:6] + sip_seeds(), run_tcp, 3.5),
+    Target("tcpstream", lambda: tls_seeds()[:6] + sip_streams(), run_tcp, 3.5),
     Target("netstat", netstat_seeds, run_netstat, 2.0),
     Target("detect", detect_seeds, run_detect, 2.0),
     Target("pem", pem_seeds, run_pem, 3.0),
@@ -498,7 +512,7 @@ def test_fuzz_analyze_front_door():
 @settings(max_examples=40, deadline=None, database=None)
 @given(which=st.integers(0, 3), knobs=KNOBS)
 def test_real_sip_streams_frame_the_same_however_cut(which, knobs):
-    seeds = sip_seeds()
+    seeds = sip_streams()
     honest_sip_framing(seeds[which % len(seeds)], knobs)
 
 
