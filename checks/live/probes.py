@@ -220,7 +220,7 @@ def tls_handshake(ip: str, port: int, server_name: str | None, timeout: float) -
     states: list[bytes] = []
     ctx = SSL.Context(SSL.TLS_METHOD)
     ctx.set_verify(SSL.VERIFY_NONE)
-    ctx.set_info_callback(lambda conn, where, ret: states.append(conn.get_state_string() or b""))
+    ctx.set_info_callback(lambda conn, _where, _ret: states.append(conn.get_state_string() or b""))
     conn = SSL.Connection(ctx, sock)
     if server_name:
         try:
