@@ -49,7 +49,7 @@ ZEEK_TRACES = ROOT.parents[1] / "shared" / "third_party" / "zeek-tls" / "traces"
 
 # The time one call may take: FLOOR_SECONDS for any input, else SECONDS_PER_MB. Measured on this
 # 2-core machine (tests/benchmarks/fuzz_parsers.py --minutes 1.5, README "What the bot promises"):
-# at worst 1.9 s/MB through analyze() and 0.6 s/MB in a single parser, and no call used more than
+# at worst 1.9 s/MB through analyze() and 1.0 s/MB in a single target, and no call used more than
 # a fifth of its bound, which leaves room for a busy CI runner.
 FLOOR_SECONDS = 1.0
 SECONDS_PER_MB = 10.0
