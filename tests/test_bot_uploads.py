@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.capture_writer import Flow, Side, handshake, write_pcap
-from tests.support.pki import expressway_pki, webex_pki
+from tests.support.capture_scenarios import leaf_only_pcap_lab
 from tests.support.webex_bot import running_bot
 
 LOG_LINE = ('2017-09-19T11:12:09.721-04:00 expe tvcs: Event="Inbound TLS Negotiation Error" Service="SIP" '
@@ -20,12 +19,7 @@ LOG_LINE = ('2017-09-19T11:12:09.721-04:00 expe tvcs: Event="Inbound TLS Negotia
 
 @pytest.fixture(scope="module")
 def leaf_only_capture() -> bytes:
-    e, w = expressway_pki(), webex_pki()
-    hs = handshake(Side(cert=w["leaf"], trust=(e["root"],)),
-                   Side(cert=e["leaf"], send_chain=False, trust=(w["root"],), client_ca_names=(w["root"],)))
-    frames: list = []
-    Flow(frames, ("146.20.193.45", 33441), ("172.16.2.2", 5062)).open().flights(hs).fin("c")
-    return write_pcap(frames)
+    return leaf_only_pcap_lab()
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ from __future__ import annotations
 import kb
 from bot.replies import _plain, article_reply, find_host, fix_reply, unwrap
 from checks.model import Evidence, Finding, Timeline
-from tests.support.capture_writer import Flow, Side, handshake, write_pcap
-from tests.support.pki import expressway_pki, webex_pki
+from tests.support.capture_scenarios import leaf_only_pcap_lab
 from tests.support.webex_bot import running_bot
 
 
@@ -42,15 +41,6 @@ def test_article_reply_has_no_hard_wrapped_paragraphs():
     assert "- In a capture of 5062" in text  # list items still start their own lines
 
 
-def _capture() -> bytes:
-    e, w = expressway_pki(), webex_pki()
-    hs = handshake(Side(cert=w["leaf"], trust=(e["root"],)),
-                   Side(cert=e["leaf"], send_chain=False, trust=(w["root"],), client_ca_names=(w["root"],)))
-    frames: list = []
-    Flow(frames, ("146.20.193.45", 33441), ("172.16.2.2", 5062)).open().flights(hs).fin("c")
-    return write_pcap(frames)
-
-
 def test_find_host_prefers_the_expressway_side_address_and_port():
     ev = Evidence("x.pcap", "frame 6", "172.16.2.2 (Expressway side) sent its Certificate: 1 cert")
     finding = Finding("mtls-incomplete-chain", "t", "high", "s", (), (ev,))
@@ -65,7 +55,7 @@ def test_uploaded_capture_card_is_prefilled_with_the_expressway_address():
     with running_bot() as h:
         ann = h.person()
         room = h.direct(ann)
-        h.sandbox.say(ann, room, files=[("expe.pcap", _capture())])
+        h.sandbox.say(ann, room, files=[("expe.pcap", leaf_only_pcap_lab())])
         h.idle(30)
         card = next(m for m in h.answers(room) if m.get("attachments"))
         box = next(b for b in card["attachments"][0]["content"]["body"] if b.get("id") == "target")

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from OpenSSL import SSL
 
-from tests.support.capture_writer import Flow, Frame, Side, handshake
+from tests.support.capture_writer import Flow, Frame, Side, handshake, write_pcap
 from tests.support.pki import Issued, expressway_pki, webex_pki
 
 WEBEX = "127.10.0.1"
@@ -52,6 +52,17 @@ def inbound(hs_client: Side, hs_server: Side, version: int = SSL.TLS1_2_VERSION,
     elif close in ("rst-s", "rst-s-after-data"):
         flow.rst("s")
     return frames
+
+
+def leaf_only_pcap_lab() -> bytes:
+    """The guide's lab addresses (Webex 146.20.193.45 -> Expressway-E 172.16.2.2:5062), the
+    Expressway-E sending its leaf alone: an upload the bot must diagnose, as a pcap file."""
+    w, e = pkis()
+    hs = handshake(Side(cert=w["leaf"], trust=(e["root"],)),
+                   Side(cert=e["leaf"], send_chain=False, trust=(w["root"],), client_ca_names=(w["root"],)))
+    frames: list[Frame] = []
+    Flow(frames, ("146.20.193.45", 33441), ("172.16.2.2", 5062)).open().flights(hs).fin("c")
+    return write_pcap(frames)
 
 
 def clean_tls12() -> list[Frame]:
