@@ -13,7 +13,8 @@ import pytest
 import checks
 from checks.parsers import bundle
 from tests.support import explog_writer as xw
-from tests.support.capture_writer import Flow, Side, handshake, write_pcap
+from tests.support.archives import tar_gz, zip_of
+from tests.support.capture_scenarios import leaf_only_pcap_lab
 from tests.support.pki import expressway_pki, webex_pki
 
 FIX = Path(__file__).parent / "fixtures" / "logs"
@@ -23,36 +24,6 @@ HOST = "amer-expressway01_2017-09-19_10-12"
 @pytest.fixture(scope="module")
 def pki():
     return webex_pki(), expressway_pki("rtp.ciscotac.net")
-
-
-def leaf_only_capture(pki) -> bytes:
-    """A real handshake on 5062 where the Expressway-E sends only its leaf and Webex rejects it."""
-    wx, ex = pki
-    hs = handshake(Side(cert=wx["leaf"], trust=(ex["root"],)),
-                   Side(cert=ex["leaf"], send_chain=False, trust=(wx["root"],), client_ca_names=(wx["root"],)))
-    frames: list = []
-    Flow(frames, ("146.20.193.45", 33441), ("172.16.2.2", 5062)).open().flights(hs).fin("c")
-    return write_pcap(frames)
-
-
-def tar_gz(members: dict[str, bytes], extra=None) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for info in extra or ():
-            tar.addfile(info)
-    return out.getvalue()
-
-
-def a_zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return out.getvalue()
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> str:
@@ -66,7 +37,7 @@ def full_bundle(pki) -> dict[str, bytes]:
     return {
         f"loggingsnapshot_{HOST}.txt": (FIX / "mtls-certificate-unknown.log").read_bytes(),
         f"xconf_dump_{HOST}.txt": xw.xconf_expe().encode(),
-        f"eth0_diagnostic_logging_tcpdump00_{HOST}.pcap": leaf_only_capture(pki),
+        f"eth0_diagnostic_logging_tcpdump00_{HOST}.pcap": leaf_only_pcap_lab(pki),
         f"ca_{HOST}.pem": wx["root"].pem + ex["root"].pem,
         f"server_{HOST}.pem": ex["leaf"].pem,
     }
@@ -83,7 +54,7 @@ def test_tar_gz_bundle_merges_log_capture_and_pems(tmp_path, pki):
 
 
 def test_zip_bundle_gives_the_same_answer(tmp_path, pki):
-    report = checks.analyze([write(tmp_path, "bundle.zip", a_zip(full_bundle(pki)))])
+    report = checks.analyze([write(tmp_path, "bundle.zip", zip_of(full_bundle(pki)))])
     assert [(f.issue, f.confidence) for f in report.findings] == [("mtls-incomplete-chain", "high")]
 
 
@@ -150,7 +121,7 @@ def test_gzip_bomb_is_refused(tmp_path):
 
 
 def test_zip_bomb_is_refused(tmp_path):
-    report = checks.analyze([write(tmp_path, "bomb.zip", a_zip({"log.txt": b"a" * (64 << 20)}))])
+    report = checks.analyze([write(tmp_path, "bomb.zip", zip_of({"log.txt": b"a" * (64 << 20)}))])
     (err,) = report.errors
     assert "bomb" in err.error
 

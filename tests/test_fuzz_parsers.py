@@ -19,12 +19,9 @@ targets for minutes.
 from __future__ import annotations
 
 import functools
-import io
 import re
-import tarfile
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +38,7 @@ from checks.parsers.explog import LogScanner
 from checks.pemfiles import PemStore, pem_ders
 from kb.errors import InputError
 from tests.support import capture_scenarios as S
+from tests.support.archives import tar_gz, zip_of
 from tests.support.capture_writer import write_pcap, write_pcapng
 
 ROOT = Path(__file__).resolve().parent
@@ -155,24 +153,6 @@ def netstat_seeds() -> tuple[bytes, ...]:
     return (_fixture("netstat-healthy.txt"), _fixture("netstat-not-listening.txt"))
 
 
-def _tar_gz(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, payload in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return out.getvalue()
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, payload in members.items():
-            z.writestr(name, payload)
-    return out.getvalue()
-
-
 @functools.cache
 def file_seeds() -> tuple[bytes, ...]:
     """One or more real files of every kind ``checks.analysis`` reads."""
@@ -183,7 +163,7 @@ def file_seeds() -> tuple[bytes, ...]:
                "tmp/server_expe_1.pem": expe["leaf"].pem}
     return (write_pcap(S.SCENARIOS["mtls-incomplete-chain"].build()),
             write_pcapng(S.SCENARIOS["bidir-unsupported-codec"].build()),
-            _tar_gz(members), _zip(members), log, _fixture("two-faults.log")[:30_000],
+            tar_gz(members), zip_of(members), log, _fixture("two-faults.log")[:30_000],
             _fixture("xconf-expe-search-rule-shadowed.txt"), _fixture("cucm-sdl-trace.txt")[:30_000],
             _fixture("netstat-not-listening.txt"), webex["leaf"].chain_pem(include_root=True),
             _fixture("pdf-pasted-identity.txt"), _fixture("controlhub-test-socket.txt"))

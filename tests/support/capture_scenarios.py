@@ -54,10 +54,11 @@ def inbound(hs_client: Side, hs_server: Side, version: int = SSL.TLS1_2_VERSION,
     return frames
 
 
-def leaf_only_pcap_lab() -> bytes:
+def leaf_only_pcap_lab(pki: tuple[dict[str, Issued], dict[str, Issued]] | None = None) -> bytes:
     """The guide's lab addresses (Webex 146.20.193.45 -> Expressway-E 172.16.2.2:5062), the
-    Expressway-E sending its leaf alone: an upload the bot must diagnose, as a pcap file."""
-    w, e = pkis()
+    Expressway-E sending its leaf alone and Webex rejecting it, as a pcap file. ``pki`` is
+    (webex, expressway) when the certificates must match other files of the same test."""
+    w, e = pki or pkis()
     hs = handshake(Side(cert=w["leaf"], trust=(e["root"],)),
                    Side(cert=e["leaf"], send_chain=False, trust=(w["root"],), client_ca_names=(w["root"],)))
     frames: list[Frame] = []
