@@ -47,6 +47,7 @@ from bot.signature import HEADER, sign  # noqa: E402
 from bot.webex import register_webhooks  # noqa: E402
 
 SENDER_PROCESSES = 4
+WORKER_NICENESS = 10  # as the Procfile's worker: line (`nice -n 10`)
 QUESTIONS = [
     "sslv3 alert certificate unknown",
     "webex app rings twice",
@@ -178,7 +179,8 @@ def main() -> int:
                 wlog = open(workdir / f"worker-{n}.log", "wb")
                 procs.append(subprocess.Popen([shutil.which("rq") or "rq", "worker", "-w", "bot.jobs.WarmWorker", "--url",
                                                settings.redis_url, settings.queue_name],
-                                              env=env, stdout=wlog, stderr=subprocess.STDOUT))
+                                              env=env, stdout=wlog, stderr=subprocess.STDOUT,
+                                              preexec_fn=lambda: os.nice(WORKER_NICENESS)))
         wait_http(bot_url + "/healthz")
         time.sleep(3.0)  # let each gunicorn worker finish its warm-up (articles, index, people/me)
 
