@@ -195,13 +195,25 @@ class LogWriter:
                  "ZoneManager::getDNSZoneByTLSVerifySubjectNameList",
                  'this="0x56408ff81220"  Detail="Searched for DNS Zones by Subject Name" Found="True" '
                  'MatchedZone="Hybrid Call Services DNS" MatchedIdentity="callservice.ciscospark.com"')
+        ack = self.inbound_invite(webex, port, keep_squared=True, first_miss=True)
+        self.sip("Sent", (EXPE_IN, 7003), (EXPC, 7003), ack)
+        self.event("Search Completed", 'Reason="Found" Service="SIP" Dst-alias="sip:jorobb@rtp.ciscotac.net" '
+                   'Detail="found:true, searchtype:INVITE"')
+        self.event("Call Connected", 'Service="SIP" Dst-alias="sip:jorobb@rtp.ciscotac.net" Protocol="TLS"')
+
+    def inbound_invite(self, webex: str, port: int, keep_squared: bool, first_miss: bool) -> str:
+        """A Webex INVITE received on 5062 and sent on to the Expressway-C, up to the ACK from Webex
+        (returned, for the caller to send on). ``keep_squared`` False strips call-type=squared on the
+        way; ``first_miss`` logs a search rule that did not match before the Webex one."""
         cid, sid = self._ids()
         invite = _invite(cid, sid, "sip:jorobb@rtp.ciscotac.net", squared=True, route=True, codecs="0 9 101")
         self.sip("Received", (EXPE_OUT, 5062), (webex, port), invite)
-        self.net("network.search", "DEBUG", "Detail=\"Search rule 'Webex Hybrid' did not match destination alias 'cucm.rtp.ciscotac.net;lr'\"")
+        if first_miss:
+            self.net("network.search", "DEBUG", "Detail=\"Search rule 'Webex Hybrid' did not match destination alias "
+                     "'cucm.rtp.ciscotac.net;lr'\"")
         self.net("network.search", "DEBUG", "Detail=\"Considering search rule 'Webex Hybrid' towards target "
                  "'Hybrid Call Service Traversal' at priority '15' with alias 'cucm.rtp.ciscotac.net;lr'\"")
-        onward = _invite(cid, sid, "sip:jorobb@rtp.ciscotac.net", squared=True, route=False, codecs="0 9 101",
+        onward = _invite(cid, sid, "sip:jorobb@rtp.ciscotac.net", squared=keep_squared, route=False, codecs="0 9 101",
                          contact_host=f"{EXPE_IN}:5073", egress="HybridCallServiceTraversal")
         self.sip("Sent", (EXPE_IN, 7003), (EXPC, 7003), onward)
         ok = _response(cid, sid, 200, "OK", "INVITE", sdp_codecs="0 101")
@@ -209,10 +221,7 @@ class LogWriter:
         self.sip("Sent", (EXPE_OUT, 5062), (webex, port), ok)
         ack = _request("ACK", cid, sid, "sip:jorobb@rtp.ciscotac.net")
         self.sip("Received", (EXPE_OUT, 5062), (webex, port), ack)
-        self.sip("Sent", (EXPE_IN, 7003), (EXPC, 7003), ack)
-        self.event("Search Completed", 'Reason="Found" Service="SIP" Dst-alias="sip:jorobb@rtp.ciscotac.net" '
-                   'Detail="found:true, searchtype:INVITE"')
-        self.event("Call Connected", 'Service="SIP" Dst-alias="sip:jorobb@rtp.ciscotac.net" Protocol="TLS"')
+        return ack
 
     def healthy_outbound_call(self) -> None:
         r = self.rnd
@@ -381,20 +390,7 @@ def fault_preloaded_route(w: LogWriter) -> None:
 
 
 def fault_squared_stripped(w: LogWriter) -> None:
-    webex, port = "146.20.193.64", 41822
-    cid, sid = w._ids()
-    invite = _invite(cid, sid, "sip:jorobb@rtp.ciscotac.net", squared=True, route=True, codecs="0 9 101")
-    w.sip("Received", (EXPE_OUT, 5062), (webex, port), invite)
-    w.net("network.search", "DEBUG", "Detail=\"Considering search rule 'Webex Hybrid' towards target "
-          "'Hybrid Call Service Traversal' at priority '15' with alias 'cucm.rtp.ciscotac.net;lr'\"")
-    onward = _invite(cid, sid, "sip:jorobb@rtp.ciscotac.net", squared=False, route=False, codecs="0 9 101",
-                     contact_host=f"{EXPE_IN}:5073", egress="HybridCallServiceTraversal")
-    w.sip("Sent", (EXPE_IN, 7003), (EXPC, 7003), onward)
-    ok = _response(cid, sid, 200, "OK", "INVITE", sdp_codecs="0 101")
-    w.sip("Received", (EXPE_IN, 7003), (EXPC, 7003), ok)
-    w.sip("Sent", (EXPE_OUT, 5062), (webex, port), ok)
-    ack = _request("ACK", cid, sid, "sip:jorobb@rtp.ciscotac.net")
-    w.sip("Received", (EXPE_OUT, 5062), (webex, port), ack)
+    w.inbound_invite("146.20.193.64", 41822, keep_squared=False, first_miss=False)
 
 
 def fault_dns_5061(w: LogWriter) -> None:
