@@ -202,18 +202,15 @@ def cmd_analyze(args) -> int:
         if bar:
             bar.close()
     unusable = not report.findings and all(_unreadable(f, report) for f in args.files)
-    if unusable and not args.json:
-        # nothing could be read at all: the input failed, not the analysis; say so on stderr only
-        for e in report.errors:
-            print(f"hcdoctor: {e.path}: {e.error}", file=sys.stderr)
-        return 1
-    written = _write_ladders(report.timelines, args.ladder) if args.ladder else []
-    _emit(args, report.to_dict(), terminal.render_report(report, written))
-    if unusable:
-        for e in report.errors:
-            print(f"hcdoctor: {e.path}: {e.error}", file=sys.stderr)
-        return 1
-    return 0
+    if args.json or not unusable:
+        # nothing could be read at all: people get the error lines on stderr only; --json still gets its document
+        written = _write_ladders(report.timelines, args.ladder) if args.ladder else []
+        _emit(args, report.to_dict(), terminal.render_report(report, written))
+    if not unusable:
+        return 0
+    for e in report.errors:
+        print(f"hcdoctor: {e.path}: {e.error}", file=sys.stderr)
+    return 1
 
 
 def _unreadable(path: str, report) -> bool:
